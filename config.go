@@ -1,0 +1,318 @@
+package poolguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/poolguard/poolguard/internal/engine"
+)
+
+// Config configures a Pool. Build it with ParseConfig, which sets the
+// defaults, then adjust its fields before calling New. A zero duration
+// disables the limit it names, unless its comment says otherwise.
+type Config struct {
+	// ConnConfig is how to connect. Required.
+	ConnConfig *pgx.ConnConfig
+
+	// MaxConns is the hard cap on connections to the server, over all
+	// partitions: idle, in use, opening and closing.
+	MaxConns int
+	// MinConns is the number of connections the default partition keeps
+	// open while idle. Partitions set their own (PartitionConfig.MinConns).
+	MinConns int
+	// MaxWaiting bounds the wait queue of the default partition. Zero means
+	// ten times the partition's Max; -1 means nobody waits: an acquire that
+	// cannot be served at once fails with ErrQueueFull.
+	MaxWaiting int
+
+	// MaxConnLifetime closes connections older than this when they are
+	// released or idle. MaxConnLifetimeJitter adds up to that much, at
+	// random per connection, so connections opened together do not all
+	// close together.
+	MaxConnLifetime       time.Duration
+	MaxConnLifetimeJitter time.Duration
+	// MaxConnIdleTime closes connections idle longer than this, down to
+	// each partition's MinConns.
+	MaxConnIdleTime time.Duration
+	// HealthCheckPeriod is how often idle connections are checked against
+	// these limits and MinConns is restored. Zero means one minute.
+	HealthCheckPeriod time.Duration
+	// PingAfterIdle pings a connection before handing it out when it was
+	// idle longer than this, and replaces it if the ping fails. Zero means
+	// one second; -1 never pings.
+	PingAfterIdle time.Duration
+
+	// SuspectAfter reports a lease held longer than this with no query in
+	// flight as a suspected leak, once, with the stack that acquired it.
+	// Partitions may override it.
+	SuspectAfter time.Duration
+	// MaxHold revokes a lease of the default partition held longer than
+	// this: the query in flight is cancelled, the connection destroyed and
+	// later calls on the handle fail with ErrLeaseRevoked.
+	MaxHold time.Duration
+
+	// Partitions splits the pool into per-workload partitions (bulkheads).
+	// Empty means one partition named "default" with the limits above.
+	// Pool's own Acquire, With, WithTx, Exec, Query and QueryRow use the
+	// first partition.
+	Partitions []PartitionConfig
+
+	// StackDepth is how many frames of the acquiring stack each lease
+	// records. Zero means 16; -1 records none (call sites then read
+	// "unknown"). Recording costs time on every acquire: see
+	// docs/benchmarks.md.
+	StackDepth int
+	// DisableLeakTracking turns off the proof of leaks by garbage
+	// collection (leases whose handle became unreachable without Release).
+	DisableLeakTracking bool
+
+	// CloseTimeout bounds how long Close waits for leases to be released
+	// before it revokes them and reports them as leaks. Zero means 5 seconds.
+	CloseTimeout time.Duration
+
+	// Logger receives leak reports and suspect warnings. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// OnLeak, if set, is called for every leak event, in a goroutine of the
+	// pool's; it must be safe for concurrent use.
+	OnLeak func(LeakEvent)
+	// AfterConnect, if set, is called on each new connection before it is
+	// first used.
+	AfterConnect func(context.Context, *pgx.Conn) error
+}
+
+// PartitionConfig configures one partition. A zero field takes the value
+// given in its comment.
+type PartitionConfig struct {
+	// Name identifies the partition in Pool.Partition, stats, metrics and
+	// errors. Required and unique.
+	Name string
+	// Guaranteed connections are reserved for this partition: other
+	// partitions may not borrow them, even while unused.
+	Guaranteed int
+	// Max is the most connections the partition may hold at once. Zero
+	// means MaxConns.
+	Max int
+	// MaxWaiting bounds the partition's wait queue. Zero means ten times
+	// Max; -1 means nobody waits.
+	MaxWaiting int
+	// MinConns is how many connections the partition keeps open while idle.
+	MinConns int
+	// SuspectAfter overrides Config.SuspectAfter; -1 disables it here.
+	SuspectAfter time.Duration
+	// MaxHold revokes leases held longer than this. Zero means no limit.
+	MaxHold time.Duration
+	// IdleInTxTimeout sets the server's idle_in_transaction_session_timeout
+	// on this partition's connections. Zero leaves the server's setting.
+	IdleInTxTimeout time.Duration
+	// ApplicationName is the application_name of the partition's
+	// connections, shown in pg_stat_activity. Zero means the connection's
+	// application_name (or "poolguard") followed by "/" and Name.
+	ApplicationName string
+}
+
+// Defaults set by ParseConfig.
+const (
+	defaultMaxConnLifetime   = time.Hour
+	defaultMaxConnIdleTime   = 30 * time.Minute
+	defaultHealthCheckPeriod = time.Minute
+	defaultPingAfterIdle     = time.Second
+	defaultSuspectAfter      = time.Minute
+	defaultStackDepth        = 16
+	defaultCloseTimeout      = 5 * time.Second
+	defaultWaitingPerConn    = 10
+)
+
+// ParseConfig builds a Config from a PostgreSQL connection string (URL or
+// keyword/value), as pgx.ParseConfig does, and sets poolguard's defaults.
+// Pool settings may be given as parameters:
+//
+//	pool_max_conns               MaxConns (default: the larger of 4 and the number of CPUs)
+//	pool_min_conns               MinConns
+//	pool_max_waiting             MaxWaiting
+//	pool_max_conn_lifetime       MaxConnLifetime (default 1h)
+//	pool_max_conn_lifetime_jitter MaxConnLifetimeJitter
+//	pool_max_conn_idle_time      MaxConnIdleTime (default 30m)
+//	pool_health_check_period     HealthCheckPeriod (default 1m)
+//	pool_ping_after_idle         PingAfterIdle (default 1s)
+//	pool_suspect_after           SuspectAfter (default 1m)
+//	pool_max_hold                MaxHold
+//	pool_stack_depth             StackDepth (default 16)
+//
+// Durations use time.ParseDuration's syntax ("90s", "1h").
+func ParseConfig(connString string) (*Config, error) {
+	cc, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("poolguard: parse connection string: %w", err)
+	}
+	c := &Config{
+		ConnConfig:        cc,
+		MaxConns:          max(4, runtime.NumCPU()),
+		MaxConnLifetime:   defaultMaxConnLifetime,
+		MaxConnIdleTime:   defaultMaxConnIdleTime,
+		HealthCheckPeriod: defaultHealthCheckPeriod,
+		PingAfterIdle:     defaultPingAfterIdle,
+		SuspectAfter:      defaultSuspectAfter,
+		StackDepth:        defaultStackDepth,
+		CloseTimeout:      defaultCloseTimeout,
+	}
+	ints := map[string]*int{
+		"pool_max_conns":   &c.MaxConns,
+		"pool_min_conns":   &c.MinConns,
+		"pool_max_waiting": &c.MaxWaiting,
+		"pool_stack_depth": &c.StackDepth,
+	}
+	durations := map[string]*time.Duration{
+		"pool_max_conn_lifetime":        &c.MaxConnLifetime,
+		"pool_max_conn_lifetime_jitter": &c.MaxConnLifetimeJitter,
+		"pool_max_conn_idle_time":       &c.MaxConnIdleTime,
+		"pool_health_check_period":      &c.HealthCheckPeriod,
+		"pool_ping_after_idle":          &c.PingAfterIdle,
+		"pool_suspect_after":            &c.SuspectAfter,
+		"pool_max_hold":                 &c.MaxHold,
+	}
+	// pgx keeps parameters it does not know as server run-time parameters;
+	// the pool's own are taken out of there, as pgxpool does.
+	for k, v := range cc.RuntimeParams {
+		if !strings.HasPrefix(k, "pool_") {
+			continue
+		}
+		delete(cc.RuntimeParams, k)
+		if p, ok := ints[k]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("poolguard: %s=%q is not an integer", k, v)
+			}
+			*p = n
+			continue
+		}
+		if p, ok := durations[k]; ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, fmt.Errorf("poolguard: %s=%q is not a duration such as \"30s\": %w", k, v, err)
+			}
+			*p = d
+			continue
+		}
+		return nil, fmt.Errorf("poolguard: unknown pool parameter %q in the connection string: see ParseConfig for the supported ones", k)
+	}
+	return c, nil
+}
+
+// resolved is a Config with its defaults applied and checked.
+type resolved struct {
+	Config
+	parts []PartitionConfig
+}
+
+func (c *Config) resolve() (*resolved, error) {
+	if c == nil || c.ConnConfig == nil {
+		return nil, errors.New("Config.ConnConfig is nil: build the Config with ParseConfig")
+	}
+	r := &resolved{Config: *c}
+	r.ConnConfig = c.ConnConfig.Copy()
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"MaxConnLifetime", c.MaxConnLifetime}, {"MaxConnLifetimeJitter", c.MaxConnLifetimeJitter},
+		{"MaxConnIdleTime", c.MaxConnIdleTime}, {"HealthCheckPeriod", c.HealthCheckPeriod},
+		{"SuspectAfter", c.SuspectAfter}, {"MaxHold", c.MaxHold}, {"CloseTimeout", c.CloseTimeout},
+	} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("%s is %s: it must not be negative (zero disables it)", d.name, d.v)
+		}
+	}
+	if c.PingAfterIdle < -1 {
+		return nil, fmt.Errorf("PingAfterIdle is %s: use a positive duration, 0 for the default or -1 to never ping", c.PingAfterIdle)
+	}
+	if c.StackDepth < -1 || c.StackDepth > engine.MaxStack {
+		return nil, fmt.Errorf("StackDepth is %d: use 1 to %d frames, 0 for the default or -1 for none", c.StackDepth, engine.MaxStack)
+	}
+	if c.MinConns < 0 || c.MinConns > c.MaxConns {
+		return nil, fmt.Errorf("MinConns is %d: it must be between 0 and MaxConns (%d)", c.MinConns, c.MaxConns)
+	}
+	if r.HealthCheckPeriod == 0 {
+		r.HealthCheckPeriod = defaultHealthCheckPeriod
+	}
+	if r.PingAfterIdle == 0 {
+		r.PingAfterIdle = defaultPingAfterIdle
+	}
+	if r.StackDepth == 0 {
+		r.StackDepth = defaultStackDepth
+	}
+	if r.CloseTimeout == 0 {
+		r.CloseTimeout = defaultCloseTimeout
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	r.parts = c.Partitions
+	if len(r.parts) == 0 {
+		r.parts = []PartitionConfig{{Name: DefaultPartition, MaxWaiting: c.MaxWaiting, MinConns: c.MinConns, MaxHold: c.MaxHold}}
+	} else {
+		r.parts = append([]PartitionConfig(nil), r.parts...)
+	}
+	for i := range r.parts {
+		p := &r.parts[i]
+		if p.Max == 0 {
+			p.Max = c.MaxConns
+		}
+		switch {
+		case p.MaxWaiting == 0:
+			p.MaxWaiting = defaultWaitingPerConn * p.Max
+		case p.MaxWaiting == -1:
+			p.MaxWaiting = 0
+		case p.MaxWaiting < -1:
+			return nil, fmt.Errorf("partition %q: MaxWaiting is %d: use a positive bound, 0 for the default or -1 for no waiting", p.Name, p.MaxWaiting)
+		}
+		switch {
+		case p.SuspectAfter == 0:
+			p.SuspectAfter = c.SuspectAfter
+		case p.SuspectAfter == -1:
+			p.SuspectAfter = 0
+		case p.SuspectAfter < -1:
+			return nil, fmt.Errorf("partition %q: SuspectAfter is %s: use a positive duration, 0 to inherit or -1 to disable", p.Name, p.SuspectAfter)
+		}
+		if p.MaxHold < 0 || p.IdleInTxTimeout < 0 {
+			return nil, fmt.Errorf("partition %q: MaxHold and IdleInTxTimeout must not be negative (zero disables them)", p.Name)
+		}
+		if p.MinConns < 0 || p.MinConns > p.Max {
+			return nil, fmt.Errorf("partition %q: MinConns is %d: it must be between 0 and its Max (%d)", p.Name, p.MinConns, p.Max)
+		}
+	}
+	return r, nil
+}
+
+// DefaultPartition is the name of the partition of a pool configured
+// without partitions.
+const DefaultPartition = "default"
+
+// connConfig returns the partition's connection settings: the pool's, with
+// the partition's application_name and idle-in-transaction timeout.
+func (r *resolved) connConfig(p PartitionConfig) *pgx.ConnConfig {
+	cc := r.ConnConfig.Copy()
+	name := p.ApplicationName
+	if name == "" && len(r.Partitions) > 0 {
+		base := cc.RuntimeParams["application_name"]
+		if base == "" {
+			base = "poolguard"
+		}
+		name = base + "/" + p.Name
+	}
+	if name != "" {
+		cc.RuntimeParams["application_name"] = name
+	}
+	if p.IdleInTxTimeout > 0 {
+		cc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(p.IdleInTxTimeout.Milliseconds(), 10)
+	}
+	return cc
+}

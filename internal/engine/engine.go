@@ -1,0 +1,533 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxStack is the most program counters a lease records.
+const MaxStack = 32
+
+// PartConfig configures one partition.
+type PartConfig struct {
+	Name       string
+	Guaranteed int // slots reserved for this partition
+	Max        int // most slots this partition may hold at once
+	MaxWaiting int // most callers that may wait at once; 0 means none may wait
+}
+
+// Config configures an Engine.
+type Config struct {
+	MaxConns int // hard cap on physical resources: idle, leased, opening and closing
+	Parts    []PartConfig
+}
+
+// Validate reports the first inconsistency in c.
+func (c Config) Validate() error {
+	if c.MaxConns < 1 {
+		return fmt.Errorf("MaxConns is %d: it must be at least 1", c.MaxConns)
+	}
+	if len(c.Parts) == 0 {
+		return errors.New("no partitions: configure at least one")
+	}
+	sum := 0
+	seen := make(map[string]bool, len(c.Parts))
+	for _, p := range c.Parts {
+		switch {
+		case p.Name == "":
+			return errors.New("a partition has no name: give each partition a unique name")
+		case seen[p.Name]:
+			return fmt.Errorf("partition %q is configured twice: names must be unique", p.Name)
+		case p.Guaranteed < 0:
+			return fmt.Errorf("partition %q: Guaranteed is %d: it must be 0 or more", p.Name, p.Guaranteed)
+		case p.Max < 1:
+			return fmt.Errorf("partition %q: Max is %d: it must be at least 1", p.Name, p.Max)
+		case p.Max > c.MaxConns:
+			return fmt.Errorf("partition %q: Max %d is above MaxConns %d: lower Max or raise MaxConns", p.Name, p.Max, c.MaxConns)
+		case p.Guaranteed > p.Max:
+			return fmt.Errorf("partition %q: Guaranteed %d is above its Max %d: lower Guaranteed or raise Max", p.Name, p.Guaranteed, p.Max)
+		case p.MaxWaiting < 0:
+			return fmt.Errorf("partition %q: MaxWaiting is %d: it must be 0 or more", p.Name, p.MaxWaiting)
+		}
+		seen[p.Name] = true
+		sum += p.Guaranteed
+	}
+	if sum > c.MaxConns {
+		return fmt.Errorf("the partitions' guarantees add up to %d, above MaxConns %d: lower a Guaranteed or raise MaxConns", sum, c.MaxConns)
+	}
+	return nil
+}
+
+// Reason says why an acquire was refused.
+type Reason int
+
+// Reasons an acquire is refused.
+const (
+	ReasonNone      Reason = iota
+	ReasonClosed           // the engine is closed
+	ReasonPaused           // the partition is paused
+	ReasonQueueFull        // the partition's wait queue is full
+	ReasonDeadline         // the caller's deadline has passed or cannot be met
+	ReasonTimeout          // the caller's deadline passed while it waited
+	ReasonCanceled         // the caller's context was canceled while it waited
+	numReasons
+)
+
+var reasonNames = [...]string{"", "closed", "paused", "queue_full", "deadline", "timeout", "canceled"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// Reasons lists every refusal reason, in order.
+func Reasons() []Reason {
+	return []Reason{ReasonClosed, ReasonPaused, ReasonQueueFull, ReasonDeadline, ReasonTimeout, ReasonCanceled}
+}
+
+// Slot is one physical resource and the record of its current lease.
+type Slot[R any] struct {
+	Res R
+
+	word      leaseWord
+	endReason atomic.Int32
+
+	part    *Part[R]
+	idx     int       // index in Engine.all; -1 once destroyed
+	expires time.Time // zero: never
+
+	// Guarded by Engine.mu.
+	idleSince time.Time
+	acquired  time.Time
+	leased    bool
+	suspected bool
+	npcs      int
+	pcs       [MaxStack]uintptr
+}
+
+// Part returns the index of the partition that owns s.
+func (s *Slot[R]) Part() int { return s.part.idx }
+
+// Expired reports whether s has outlived its lifetime at now.
+func (s *Slot[R]) Expired(now time.Time) bool {
+	return !s.expires.IsZero() && now.After(s.expires)
+}
+
+// Part is one partition's state. All fields are guarded by Engine.mu.
+type Part[R any] struct {
+	cfg    PartConfig
+	idx    int
+	held   int        // leases granted, including those still opening their resource
+	idle   []*Slot[R] // LIFO: the most recently used resource is the warmest
+	queue  waitQueue[R]
+	paused bool
+
+	// Average hold time, for the wait estimate; zero until samples exist.
+	holdAvg   time.Duration
+	holdCount int64
+
+	acquires, waits, creates, createFails, destroys int64
+	waitTime                                        time.Duration
+	rejects                                         [numReasons]int64
+}
+
+// Grant is what an acquire obtains: a leased slot, or the right to open a
+// new resource for this partition. In the second case, Evict, when set, is an
+// idle slot of another partition whose resource the caller must close first:
+// its place under MaxConns passes to the new one.
+type Grant[R any] struct {
+	Slot  *Slot[R]
+	Evict *Slot[R]
+}
+
+// Engine is the pool engine. Its zero value is not usable: call New.
+type Engine[R any] struct {
+	mu       sync.Mutex
+	max      int
+	total    int // idle + leased + opening + closing
+	held     int // leases over all partitions
+	reserved int // unused guarantees over all partitions
+	waiting  int
+	closed   bool
+	parts    []*Part[R]
+	all      []*Slot[R] // every live slot, leased or idle
+	seq      uint64     // waiter arrival order across partitions
+}
+
+// New returns an engine for cfg.
+func New[R any](cfg Config) (*Engine[R], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine[R]{max: cfg.MaxConns}
+	for i, pc := range cfg.Parts {
+		e.parts = append(e.parts, &Part[R]{cfg: pc, idx: i})
+		e.reserved += pc.Guaranteed
+	}
+	return e, nil
+}
+
+// admissible reports whether p may take one more lease: below its Max, and
+// either within its guarantee or using only capacity that no other
+// partition's unused guarantee reserves.
+func (e *Engine[R]) admissible(p *Part[R]) bool {
+	if p.held >= p.cfg.Max {
+		return false
+	}
+	if p.held < p.cfg.Guaranteed {
+		return true
+	}
+	return e.held+1+e.reserved <= e.max
+}
+
+func (e *Engine[R]) addHeld(p *Part[R], d int) {
+	if p.held < p.cfg.Guaranteed || (d < 0 && p.held <= p.cfg.Guaranteed) {
+		e.reserved -= d
+	}
+	p.held += d
+	e.held += d
+}
+
+func (s *Slot[R]) lease(now time.Time, pcs []uintptr) {
+	s.leased = true
+	s.suspected = false
+	s.acquired = now
+	s.npcs = copy(s.pcs[:], pcs)
+	s.endReason.Store(int32(EndReleased))
+	s.word.v.Store(pack(s.Gen()+1, stHeld))
+}
+
+// Acquire obtains a grant for partition part, waiting in the partition's FIFO
+// queue while none is available. pcs is the caller's stack, recorded in the
+// lease. On refusal it returns the reason, and the time it waited.
+func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant[R], Reason, time.Duration) {
+	p := e.parts[part]
+	e.mu.Lock()
+	if r := e.refuse(p); r != ReasonNone {
+		p.rejects[r]++
+		e.mu.Unlock()
+		return Grant[R]{}, r, 0
+	}
+	if p.queue.empty() && e.admissible(p) {
+		if g, ok := e.grant(p, pcs); ok {
+			p.acquires++
+			e.mu.Unlock()
+			return g, ReasonNone, 0
+		}
+	}
+	if r := e.mustNotWait(ctx, p); r != ReasonNone {
+		p.rejects[r]++
+		e.mu.Unlock()
+		return Grant[R]{}, r, 0
+	}
+	w := &waiter[R]{ch: make(chan result[R], 1), start: time.Now()}
+	w.npcs = copy(w.pcs[:], pcs)
+	e.seq++
+	w.seq = e.seq
+	p.queue.push(w)
+	e.waiting++
+	e.mu.Unlock()
+
+	select {
+	case res := <-w.ch:
+		return res.grant, res.reason, time.Since(w.start)
+	case <-ctx.Done():
+	}
+	e.mu.Lock()
+	if w.queued {
+		p.queue.remove(w)
+		e.waiting--
+		r := ReasonCanceled
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r = ReasonTimeout
+		}
+		p.rejects[r]++
+		e.mu.Unlock()
+		return Grant[R]{}, r, time.Since(w.start)
+	}
+	e.mu.Unlock()
+	// Served as the context ended: the grant is ours, so use it rather than
+	// hand it back, as the caller may still have time to run its query.
+	res := <-w.ch
+	return res.grant, res.reason, time.Since(w.start)
+}
+
+func (e *Engine[R]) refuse(p *Part[R]) Reason {
+	switch {
+	case e.closed:
+		return ReasonClosed
+	case p.paused:
+		return ReasonPaused
+	}
+	return ReasonNone
+}
+
+// mustNotWait decides, before queueing, whether waiting is pointless.
+func (e *Engine[R]) mustNotWait(ctx context.Context, p *Part[R]) Reason {
+	if p.queue.n >= p.cfg.MaxWaiting {
+		return ReasonQueueFull
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ReasonNone
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return ReasonDeadline
+	}
+	if est := e.expectedWait(p); est > 0 && left < est {
+		return ReasonDeadline
+	}
+	return ReasonNone
+}
+
+// expectedWait estimates how long a new waiter would wait: the holders
+// release, on average, one slot every holdAvg/held, and the waiter is served
+// after everyone ahead of it. It returns 0 (no estimate) until enough leases
+// were observed, so a cold pool never refuses on a guess.
+func (e *Engine[R]) expectedWait(p *Part[R]) time.Duration {
+	if p.holdCount < minHoldSamples || p.held == 0 {
+		return 0
+	}
+	return p.holdAvg * time.Duration(p.queue.n+1) / time.Duration(p.held)
+}
+
+const minHoldSamples = 32
+
+// grant hands p a lease if a resource can be had without waiting: an idle
+// one of its own, a free place under MaxConns, or an idle one of another
+// partition to evict. It must be called with e.mu held and p admissible.
+func (e *Engine[R]) grant(p *Part[R], pcs []uintptr) (Grant[R], bool) {
+	if n := len(p.idle); n > 0 {
+		s := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		e.addHeld(p, 1)
+		s.lease(time.Now(), pcs)
+		return Grant[R]{Slot: s}, true
+	}
+	if e.total < e.max {
+		e.total++
+		e.addHeld(p, 1)
+		return Grant[R]{}, true
+	}
+	if v := e.victim(p); v != nil {
+		e.addHeld(p, 1)
+		return Grant[R]{Evict: v}, true
+	}
+	return Grant[R]{}, false
+}
+
+// victim removes and returns the least recently used idle slot of another
+// partition, or nil.
+func (e *Engine[R]) victim(p *Part[R]) *Slot[R] {
+	var best *Part[R]
+	for _, q := range e.parts {
+		if q != p && len(q.idle) > 0 && (best == nil || q.idle[0].idleSince.Before(best.idle[0].idleSince)) {
+			best = q
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	s := best.idle[0]
+	best.idle = append(best.idle[:0], best.idle[1:]...)
+	e.unregister(s)
+	best.destroys++
+	return s
+}
+
+// dispatch serves waiters while capacity allows: the partition first (the
+// owner of a freed slot) before the others, then whichever admissible
+// partition has waited longest. It must be called with e.mu held.
+func (e *Engine[R]) dispatch(first *Part[R]) {
+	for e.waiting > 0 {
+		p := first
+		if p == nil || p.queue.empty() || !e.admissible(p) {
+			p = nil
+			for _, q := range e.parts {
+				if !q.queue.empty() && e.admissible(q) && (p == nil || q.queue.head.seq < p.queue.head.seq) {
+					p = q
+				}
+			}
+			if p == nil {
+				return
+			}
+		}
+		w := p.queue.head
+		g, ok := e.grant(p, w.pcs[:w.npcs])
+		if !ok {
+			return
+		}
+		p.queue.remove(w)
+		e.waiting--
+		p.acquires++
+		p.waits++
+		p.waitTime += time.Since(w.start)
+		w.ch <- result[R]{grant: g}
+	}
+}
+
+// Created registers the resource opened for a grant that carried no slot,
+// and returns its slot, leased to the caller.
+func (e *Engine[R]) Created(part int, res R, expires time.Time, pcs []uintptr) *Slot[R] {
+	p := e.parts[part]
+	s := &Slot[R]{Res: res, part: p, expires: expires}
+	e.mu.Lock()
+	p.creates++
+	s.idx = len(e.all)
+	e.all = append(e.all, s)
+	s.lease(time.Now(), pcs)
+	e.mu.Unlock()
+	return s
+}
+
+// CreateFailed gives back a grant whose resource could not be opened.
+func (e *Engine[R]) CreateFailed(part int) {
+	p := e.parts[part]
+	e.mu.Lock()
+	p.createFails++
+	e.addHeld(p, -1)
+	e.total--
+	e.dispatch(p)
+	e.mu.Unlock()
+}
+
+// Release ends s's lease, which the caller ended with Slot.End. A reusable
+// slot goes back to its partition (or straight to a waiter); otherwise the
+// caller must close the resource and then call Closed.
+// It reports whether the slot was kept (the engine is open and the slot has
+// not expired), how long the lease was held, and whether it had been
+// reported as a suspect.
+func (e *Engine[R]) Release(s *Slot[R], reuse bool) (kept bool, held time.Duration, suspected bool) {
+	now := time.Now()
+	p := s.part
+	e.mu.Lock()
+	held, suspected = e.endLease(s, now)
+	kept = reuse && !e.closed && !s.Expired(now)
+	if kept {
+		s.idleSince = now
+		p.idle = append(p.idle, s)
+	} else {
+		e.unregister(s)
+		p.destroys++
+	}
+	if e.waiting > 0 {
+		e.dispatch(p)
+	}
+	e.mu.Unlock()
+	return kept, held, suspected
+}
+
+// endLease ends s's lease in the accounting, and feeds the hold-time
+// average. It must be called with e.mu held.
+func (e *Engine[R]) endLease(s *Slot[R], now time.Time) (time.Duration, bool) {
+	p := s.part
+	s.leased = false
+	e.addHeld(p, -1)
+	d := now.Sub(s.acquired)
+	if p.holdCount < 1<<20 {
+		p.holdCount++
+	}
+	// An exponentially weighted average that follows the recent workload.
+	if p.holdAvg == 0 {
+		p.holdAvg = d
+	} else {
+		p.holdAvg += (d - p.holdAvg) / 8
+	}
+	return d, s.suspected
+}
+
+// Reclaim takes back the lease of a slot whose lease the caller ended with
+// Revoke or ForceEnd: the lease stops counting against its partition at once,
+// while the resource, still counted under MaxConns, must be closed by the
+// caller, who then calls Closed. It returns the lease that ended, or false if
+// s was no longer leased.
+func (e *Engine[R]) Reclaim(s *Slot[R]) (Lease[R], bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !s.leased {
+		return Lease[R]{}, false
+	}
+	l := s.snapshot()
+	e.endLease(s, time.Now())
+	e.unregister(s)
+	s.part.destroys++
+	if e.waiting > 0 {
+		e.dispatch(s.part)
+	}
+	return l, true
+}
+
+func (e *Engine[R]) unregister(s *Slot[R]) {
+	if s.idx < 0 {
+		return
+	}
+	last := len(e.all) - 1
+	e.all[s.idx] = e.all[last]
+	e.all[s.idx].idx = s.idx
+	e.all[last] = nil
+	e.all = e.all[:last]
+	s.idx = -1
+}
+
+// Closed gives back the place under MaxConns of a resource that was closed.
+func (e *Engine[R]) Closed() {
+	e.mu.Lock()
+	e.total--
+	if e.waiting > 0 {
+		e.dispatch(nil)
+	}
+	e.mu.Unlock()
+}
+
+// Close refuses new acquires, fails every waiter with ReasonClosed, and
+// returns the idle slots, which the caller must close (calling Closed for
+// each). Leased slots stay with their holders.
+func (e *Engine[R]) Close() []*Slot[R] {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	var idle []*Slot[R]
+	for _, p := range e.parts {
+		for w := p.queue.head; w != nil; w = p.queue.head {
+			p.queue.remove(w)
+			p.rejects[ReasonClosed]++
+			w.ch <- result[R]{reason: ReasonClosed}
+		}
+		for _, s := range p.idle {
+			e.unregister(s)
+			p.destroys++
+		}
+		idle = append(idle, p.idle...)
+		p.idle = nil
+	}
+	e.waiting = 0
+	return idle
+}
+
+// SetPaused pauses or resumes a partition. While paused, its acquires fail
+// at once with ReasonPaused, and so do the callers already waiting.
+func (e *Engine[R]) SetPaused(part int, paused bool) {
+	p := e.parts[part]
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p.paused = paused
+	if !paused {
+		return
+	}
+	for w := p.queue.head; w != nil; w = p.queue.head {
+		p.queue.remove(w)
+		e.waiting--
+		p.rejects[ReasonPaused]++
+		w.ch <- result[R]{reason: ReasonPaused}
+	}
+}
+
+// Paused reports whether a partition is paused.
+func (e *Engine[R]) Paused(part int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.parts[part].paused
+}

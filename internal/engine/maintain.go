@@ -1,0 +1,69 @@
+package engine
+
+import "time"
+
+// Upkeep is what Maintain asks the caller to do.
+type Upkeep[R any] struct {
+	Close []*Slot[R] // idle slots to close, then call Closed for each
+	Open  []int      // partitions to open one idle resource for (see Opened)
+}
+
+// Maintain takes out of the idle lists the slots that expired or stayed idle
+// longer than idleTimeout (zero: no limit), keeping each partition's minimum
+// minIdle[i] of resources, and plans new idle resources for partitions below
+// that minimum, within MaxConns.
+func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, minIdle []int) Upkeep[R] {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var u Upkeep[R]
+	if e.closed {
+		return u
+	}
+	for i, p := range e.parts {
+		keep := p.idle[:0]
+		for j, s := range p.idle {
+			have := p.held + len(keep) + (len(p.idle) - j)
+			stale := idleTimeout > 0 && now.Sub(s.idleSince) > idleTimeout && have > minIdle[i]
+			if s.Expired(now) || stale {
+				e.unregister(s)
+				p.destroys++
+				u.Close = append(u.Close, s)
+				continue
+			}
+			keep = append(keep, s)
+		}
+		clear(p.idle[len(keep):])
+		p.idle = keep
+		for n := p.held + len(p.idle); n < minIdle[i] && e.total < e.max; n++ {
+			e.total++
+			u.Open = append(u.Open, i)
+		}
+	}
+	return u
+}
+
+// Opened adds an idle resource opened as Maintain planned. With ok false it
+// gives the planned place back instead. It reports false when the engine
+// closed meanwhile: the caller must then close res and call Closed.
+func (e *Engine[R]) Opened(part int, res R, expires time.Time, ok bool) bool {
+	p := e.parts[part]
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !ok {
+		p.createFails++
+		e.total--
+		return true
+	}
+	if e.closed {
+		return false
+	}
+	p.creates++
+	s := &Slot[R]{Res: res, part: p, expires: expires, idx: len(e.all), idleSince: time.Now()}
+	s.word.v.Store(pack(0, stFree))
+	e.all = append(e.all, s)
+	p.idle = append(p.idle, s)
+	if e.waiting > 0 {
+		e.dispatch(p)
+	}
+	return true
+}

@@ -1,0 +1,108 @@
+package engine
+
+import "time"
+
+// PartStats is a snapshot of one partition.
+type PartStats struct {
+	Name                         string
+	Held, Idle, Waiting          int
+	Guaranteed, Max, MaxWaiting  int
+	Paused                       bool
+	OldestAcquired               time.Time // zero when nothing is held
+	Acquires, Waits              int64
+	WaitTime                     time.Duration
+	Creates, CreateFails, Closes int64
+	Rejects                      [numReasons]int64
+}
+
+// Borrowed is how many of the partition's leases are beyond its guarantee.
+func (s PartStats) Borrowed() int { return max(0, s.Held-s.Guaranteed) }
+
+// Rejected returns how many acquires were refused for reason r.
+func (s PartStats) Rejected(r Reason) int64 { return s.Rejects[r] }
+
+// Stats is a snapshot of the engine.
+type Stats struct {
+	Max   int // MaxConns
+	Total int // physical resources: idle, leased, opening and closing
+	Parts []PartStats
+}
+
+// Stats returns a snapshot, taken under the engine's lock in one step so
+// its numbers agree with each other.
+func (e *Engine[R]) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := Stats{Max: e.max, Total: e.total, Parts: make([]PartStats, len(e.parts))}
+	for i, p := range e.parts {
+		st.Parts[i] = PartStats{
+			Name: p.cfg.Name, Held: p.held, Idle: len(p.idle), Waiting: p.queue.n,
+			Guaranteed: p.cfg.Guaranteed, Max: p.cfg.Max, MaxWaiting: p.cfg.MaxWaiting,
+			Paused: p.paused, Acquires: p.acquires, Waits: p.waits, WaitTime: p.waitTime,
+			Creates: p.creates, CreateFails: p.createFails, Closes: p.destroys, Rejects: p.rejects,
+		}
+	}
+	for _, s := range e.all {
+		ps := &st.Parts[s.part.idx]
+		if s.leased && (ps.OldestAcquired.IsZero() || s.acquired.Before(ps.OldestAcquired)) {
+			ps.OldestAcquired = s.acquired
+		}
+	}
+	return st
+}
+
+// Lease is a snapshot of one lease.
+type Lease[R any] struct {
+	Slot      *Slot[R]
+	Gen       uint64
+	Part      int
+	Acquired  time.Time
+	PCs       []uintptr
+	Busy      bool
+	Suspected bool
+}
+
+// Leases returns a snapshot of every current lease, in no particular order.
+func (e *Engine[R]) Leases() []Lease[R] {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Lease[R]
+	for _, s := range e.all {
+		if !s.leased {
+			continue
+		}
+		out = append(out, s.snapshot())
+	}
+	return out
+}
+
+// snapshot copies s's lease record. It must be called with e.mu held.
+func (s *Slot[R]) snapshot() Lease[R] {
+	gen := s.Gen()
+	return Lease[R]{
+		Slot: s, Gen: gen, Part: s.part.idx, Acquired: s.acquired,
+		PCs: append([]uintptr(nil), s.pcs[:s.npcs]...), Busy: s.Busy(gen), Suspected: s.suspected,
+	}
+}
+
+// MarkSuspected flags the lease gen of s as suspected, and reports whether
+// it was not flagged already, so each suspect is reported once.
+func (e *Engine[R]) MarkSuspected(s *Slot[R], gen uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !s.leased || s.Gen() != gen || s.suspected {
+		return false
+	}
+	s.suspected = true
+	return true
+}
+
+// IdleSince returns when s was last released. It is only meaningful to the
+// holder of s's current lease.
+func (s *Slot[R]) IdleSince() time.Time { return s.idleSince }
+
+// LeaseInfo returns the acquire time and stack of s's current lease. It is
+// only meaningful to the holder of the lease.
+func (s *Slot[R]) LeaseInfo() (acquired time.Time, pcs []uintptr) {
+	return s.acquired, s.pcs[:s.npcs]
+}

@@ -1,0 +1,348 @@
+package poolguard
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/poolguard/poolguard/internal/engine"
+)
+
+// LeakKind says how a leak was detected.
+type LeakKind int
+
+// Leak kinds. The first four are proven leaks, whose connections the pool
+// takes back; suspects are only warnings.
+const (
+	// LeakUnreachable: the Conn became unreachable without Release. Proven
+	// by the garbage collector, so it is reported at the next collection.
+	LeakUnreachable LeakKind = iota + 1
+	// LeakScopeEscaped: the Conn of a With scope was used, or still had a
+	// call or rows in progress, after the scope returned.
+	LeakScopeEscaped
+	// LeakMaxHold: the lease was held past its partition's MaxHold and was
+	// revoked.
+	LeakMaxHold
+	// LeakOpenAtClose: the lease was still held when Close gave up waiting.
+	LeakOpenAtClose
+	// LeakSuspected: held longer than SuspectAfter with no query in flight.
+	LeakSuspected
+	// LeakSuspectReturned: a suspect was released after all.
+	LeakSuspectReturned
+	numLeakKinds
+)
+
+var leakKindNames = [...]string{"", "unreachable", "scope_escaped", "max_hold", "open_at_close", "suspected", "suspect_returned"}
+
+// String returns the kind's name as used in logs and metrics.
+func (k LeakKind) String() string {
+	if k <= 0 || k >= numLeakKinds {
+		return fmt.Sprintf("LeakKind(%d)", int(k))
+	}
+	return leakKindNames[k]
+}
+
+// Proven reports whether k is a proven leak rather than a suspicion.
+func (k LeakKind) Proven() bool { return k >= LeakUnreachable && k <= LeakOpenAtClose }
+
+// ReclaimReason says why the pool took a connection back from its holder.
+type ReclaimReason int
+
+// Reclaim reasons.
+const (
+	reclaimNone    ReclaimReason = iota
+	ReclaimLeak                  // the Conn became unreachable without Release
+	ReclaimScope                 // the Conn escaped its With scope
+	ReclaimMaxHold               // held past the partition's MaxHold
+	ReclaimRevoked               // revoked by hand (Pool.Revoke)
+	ReclaimClose                 // still held when the pool closed
+	numReclaimReasons
+)
+
+var reclaimNames = [...]string{"", "leak", "scope", "max_hold", "revoked", "close"}
+
+// String returns the reason's name as used in logs and metrics.
+func (r ReclaimReason) String() string {
+	if r <= 0 || r >= numReclaimReasons {
+		return fmt.Sprintf("ReclaimReason(%d)", int(r))
+	}
+	return reclaimNames[r]
+}
+
+// LeakEvent describes a leaked or suspected lease. It is logged and passed
+// to Config.OnLeak.
+type LeakEvent struct {
+	Kind      LeakKind
+	Partition string
+	CallSite  string          // file:line of the acquire, or "unknown" without stacks
+	Function  string          // the function that acquired
+	Stack     []runtime.Frame // the acquiring stack, without poolguard's own frames
+	Acquired  time.Time
+	Age       time.Duration // how long the lease had been held
+	PID       uint32        // the server backend's process ID
+}
+
+// String formats the event as one line, then the stack, one frame a line.
+func (e LeakEvent) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "poolguard: %s on partition %q: acquired at %s in %s, held %s",
+		e.Kind.describe(), e.Partition, e.CallSite, e.Function, round(e.Age))
+	for _, f := range e.Stack {
+		fmt.Fprintf(&b, "\n\t%s\n\t\t%s:%d", f.Function, f.File, f.Line)
+	}
+	return b.String()
+}
+
+func (k LeakKind) describe() string {
+	switch k {
+	case LeakUnreachable:
+		return "connection leaked (never released; its Conn was garbage collected), reclaimed"
+	case LeakScopeEscaped:
+		return "connection escaped its With scope, reclaimed"
+	case LeakMaxHold:
+		return "lease held past MaxHold, revoked"
+	case LeakOpenAtClose:
+		return "connection still held at Close, revoked"
+	case LeakSuspected:
+		return "suspected leak (held past SuspectAfter, idle)"
+	case LeakSuspectReturned:
+		return "suspected leak returned after all"
+	}
+	return k.String()
+}
+
+// frames formats a recorded stack, dropping poolguard's own frames so the
+// first frame is the caller's acquire.
+func frames(pcs []uintptr) []runtime.Frame {
+	if len(pcs) == 0 {
+		return nil
+	}
+	var out []runtime.Frame
+	fr := runtime.CallersFrames(pcs)
+	for {
+		f, more := fr.Next()
+		if strings.HasPrefix(f.Function, "runtime.") && len(out) > 0 {
+			return out // runtime.main, runtime.goexit: no help to the reader
+		}
+		if !(len(out) == 0 && internalFrame(f.Function)) {
+			out = append(out, f)
+		}
+		if !more {
+			return out
+		}
+	}
+}
+
+// round shortens a duration for a message: milliseconds below a second,
+// seconds above.
+func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+const pkgPrefix = "github.com/poolguard/poolguard."
+
+func internalFrame(fn string) bool {
+	return strings.HasPrefix(fn, pkgPrefix) || strings.HasPrefix(fn, "runtime.")
+}
+
+// callSite returns the first frame as "file:line" (the file's base name
+// and its directory) and its function.
+func callSite(st []runtime.Frame) (site, fn string) {
+	if len(st) == 0 {
+		return "unknown", "unknown"
+	}
+	f := st[0]
+	return shortFile(f.File) + ":" + fmt.Sprint(f.Line), shortFunc(f.Function)
+}
+
+// shortFile keeps the last directory and the file name: enough to find the
+// file, short enough for a log line.
+func shortFile(path string) string {
+	i := strings.LastIndexByte(path, '/')
+	if i < 0 {
+		return path
+	}
+	if j := strings.LastIndexByte(path[:i], '/'); j >= 0 {
+		return path[j+1:]
+	}
+	return path
+}
+
+// shortFunc drops the import path before the package name.
+func shortFunc(fn string) string {
+	if i := strings.LastIndexByte(fn, '/'); i >= 0 {
+		return fn[i+1:]
+	}
+	return fn
+}
+
+func (p *Pool) event(kind LeakKind, l engine.Lease[*pconn]) LeakEvent {
+	st := frames(l.PCs)
+	site, fn := callSite(st)
+	return LeakEvent{
+		Kind: kind, Partition: p.parts[l.Part].cfg.Name, CallSite: site, Function: fn, Stack: st,
+		Acquired: l.Acquired, Age: time.Since(l.Acquired), PID: l.Slot.Res.pid,
+	}
+}
+
+// report counts a leak event and delivers it to the logger and OnLeak, in a
+// goroutine: it may be called from the finalizer goroutine, which must not
+// block.
+func (p *Pool) report(kind LeakKind, l engine.Lease[*pconn]) {
+	p.parts[l.Part].leaks[kind].Add(1)
+	ev := p.event(kind, l)
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		level := slog.LevelError
+		switch kind {
+		case LeakSuspected:
+			level = slog.LevelWarn
+		case LeakSuspectReturned:
+			level = slog.LevelInfo
+		}
+		p.cfg.Logger.Log(context.Background(), level, "poolguard: "+kind.describe(),
+			"partition", ev.Partition, "call_site", ev.CallSite, "function", ev.Function,
+			"age", round(ev.Age), "pid", ev.PID, "kind", kind.String(),
+			"stack", stackText(ev.Stack))
+		if p.cfg.OnLeak != nil {
+			p.cfg.OnLeak(ev)
+		}
+	}()
+}
+
+func stackText(st []runtime.Frame) string {
+	var b strings.Builder
+	for i, f := range st {
+		if i > 0 {
+			b.WriteString(" <- ")
+		}
+		fmt.Fprintf(&b, "%s (%s:%d)", shortFunc(f.Function), shortFile(f.File), f.Line)
+	}
+	return b.String()
+}
+
+// reportEscape reports a scoped Conn used after its scope.
+func (p *Pool) reportEscape(c *Conn) {
+	acquired, pcs := c.slot.LeaseInfo()
+	p.report(LeakScopeEscaped, engine.Lease[*pconn]{Slot: c.slot, Part: c.part.idx, Acquired: acquired, PCs: pcs})
+}
+
+// reportReturned notes that a suspect was released after all.
+func (p *Pool) reportReturned(c *Conn) {
+	acquired, pcs := c.slot.LeaseInfo()
+	p.report(LeakSuspectReturned, engine.Lease[*pconn]{Slot: c.slot, Part: c.part.idx, Acquired: acquired, PCs: pcs})
+}
+
+// revoke takes a lease away from its holder: every later call on its Conn
+// fails with ErrLeaseRevoked, a query in flight is cancelled, and the
+// connection is destroyed, never reused. kind, if not zero, is reported.
+func (p *Pool) revoke(s *engine.Slot[*pconn], gen uint64, why ReclaimReason, kind LeakKind) bool {
+	r := s.Revoke(gen)
+	if r == engine.RevokeNone {
+		return false
+	}
+	if l, ok := p.eng.Reclaim(s); ok {
+		if why != reclaimNone {
+			p.parts[l.Part].reclaims[why].Add(1)
+		}
+		if kind != 0 {
+			p.report(kind, l)
+		}
+	}
+	pc := s.Res
+	if r == engine.RevokeIdle {
+		p.destroy(pc)
+		return true
+	}
+	// A call is in flight: cancel it so the backend stops, and let the
+	// holder's call return and destroy the connection. A holder that does
+	// not return in time has its socket closed under it.
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+		_ = pc.conn.PgConn().CancelRequest(ctx)
+		cancel()
+		t := time.NewTimer(cancelGrace)
+		defer t.Stop()
+		select {
+		case <-pc.closed:
+		case <-t.C:
+			_ = pc.conn.PgConn().Conn().Close()
+			p.freePlace(pc)
+		}
+	}()
+	return true
+}
+
+const (
+	cancelTimeout = 5 * time.Second
+	cancelGrace   = 5 * time.Second
+)
+
+// holders groups the partition's leases by call site, most leases first.
+func (p *Pool) holders(part int) []Holder {
+	now := time.Now()
+	by := map[string]*Holder{}
+	var out []*Holder
+	for _, l := range p.eng.Leases() {
+		if l.Part != part {
+			continue
+		}
+		site, fn := callSite(frames(l.PCs))
+		h := by[site]
+		if h == nil {
+			h = &Holder{CallSite: site, Function: fn}
+			by[site] = h
+			out = append(out, h)
+		}
+		h.Count++
+		h.Oldest = max(h.Oldest, now.Sub(l.Acquired))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Oldest > out[j].Oldest
+	})
+	hs := make([]Holder, len(out))
+	for i, h := range out {
+		hs[i] = *h
+	}
+	return hs
+}
+
+// scan revokes leases held past MaxHold and reports suspects.
+func (p *Pool) scan(now time.Time) {
+	for _, l := range p.eng.Leases() {
+		cfg := p.parts[l.Part].cfg
+		age := now.Sub(l.Acquired)
+		if cfg.MaxHold > 0 && age > cfg.MaxHold {
+			p.revoke(l.Slot, l.Gen, ReclaimMaxHold, LeakMaxHold)
+			continue
+		}
+		if cfg.SuspectAfter > 0 && age > cfg.SuspectAfter && !l.Busy && !l.Suspected && p.eng.MarkSuspected(l.Slot, l.Gen) {
+			p.report(LeakSuspected, l)
+		}
+	}
+}
+
+// Revoke takes back every lease whose backend has process ID pid, as MaxHold
+// would, and reports whether there was one. It is the tool for an operator
+// who found a stuck holder in Leases.
+func (p *Pool) Revoke(pid uint32) bool {
+	for _, l := range p.eng.Leases() {
+		if l.Slot.Res.pid == pid {
+			return p.revoke(l.Slot, l.Gen, ReclaimRevoked, 0)
+		}
+	}
+	return false
+}

@@ -1,0 +1,273 @@
+package poolguard
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/poolguard/poolguard/internal/engine"
+)
+
+// Pool is a pool of PostgreSQL connections, split into partitions. It is
+// safe for concurrent use.
+type Pool struct {
+	cfg    *resolved
+	eng    *engine.Engine[*pconn]
+	parts  []*Partition
+	byName map[string]*Partition
+	track  bool // record stacks and prove leaks by garbage collection
+	depth  int  // frames recorded per lease
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed when Close starts
+	bg        sync.WaitGroup
+}
+
+// pconn is one physical connection.
+type pconn struct {
+	conn    *pgx.Conn
+	pid     uint32
+	tx      atomic.Uint32 // transaction status byte as of the last call's end
+	closed  chan struct{} // closed once the connection's place is given back
+	closing atomic.Bool   // destroy has started
+	freed   atomic.Bool   // the place under MaxConns was given back
+}
+
+// New creates a pool. It opens the partitions' MinConns in the background
+// and returns without waiting for a connection, as pgxpool does; the first
+// acquire reports a server that cannot be reached.
+func New(ctx context.Context, config *Config) (*Pool, error) {
+	cfg, err := config.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("poolguard: invalid configuration: %w", err)
+	}
+	ec := engine.Config{MaxConns: cfg.MaxConns}
+	for _, p := range cfg.parts {
+		ec.Parts = append(ec.Parts, engine.PartConfig{Name: p.Name, Guaranteed: p.Guaranteed, Max: p.Max, MaxWaiting: p.MaxWaiting})
+	}
+	eng, err := engine.New[*pconn](ec)
+	if err != nil {
+		return nil, fmt.Errorf("poolguard: invalid configuration: %w", err)
+	}
+	p := &Pool{
+		cfg:     cfg,
+		eng:     eng,
+		byName:  make(map[string]*Partition, len(cfg.parts)),
+		track:   !cfg.DisableLeakTracking,
+		depth:   max(cfg.StackDepth, 0),
+		closing: make(chan struct{}),
+	}
+	for i, pc := range cfg.parts {
+		pt := &Partition{pool: p, idx: i, cfg: pc, connConfig: cfg.connConfig(pc)}
+		p.parts = append(p.parts, pt)
+		p.byName[pc.Name] = pt
+	}
+	p.bg.Add(1)
+	go p.background()
+	return p, nil
+}
+
+// Connect creates a pool from a connection string, as ParseConfig and New.
+func Connect(ctx context.Context, connString string) (*Pool, error) {
+	cfg, err := ParseConfig(connString)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg)
+}
+
+// Partition returns the partition named name, or nil if there is none; use
+// MustPartition where a missing partition is a programming error.
+func (p *Pool) Partition(name string) *Partition {
+	return p.byName[name]
+}
+
+// MustPartition returns the partition named name, and panics if there is
+// none. Call it at start-up, where a wrong name should stop the program.
+func (p *Pool) MustPartition(name string) *Partition {
+	pt := p.byName[name]
+	if pt == nil {
+		panic(fmt.Sprintf("poolguard: no partition named %q: configure it in Config.Partitions", name))
+	}
+	return pt
+}
+
+// Partitions returns the pool's partitions, in configuration order.
+func (p *Pool) Partitions() []*Partition { return append([]*Partition(nil), p.parts...) }
+
+// Config returns a copy of the pool's configuration, with defaults applied.
+func (p *Pool) Config() *Config {
+	c := p.cfg.Config
+	c.ConnConfig = p.cfg.ConnConfig.Copy()
+	c.Partitions = append([]PartitionConfig(nil), p.cfg.parts...)
+	return &c
+}
+
+// Acquire leases a connection from the first partition. Release it when
+// done, or prefer With, which cannot forget to.
+func (p *Pool) Acquire(ctx context.Context) (*Conn, error) { return p.parts[0].acquire(ctx, false) }
+
+// With runs fn with a connection of the first partition and releases it
+// when fn returns or panics. See Partition.With.
+func (p *Pool) With(ctx context.Context, fn func(*Conn) error) error {
+	return p.parts[0].with(ctx, fn)
+}
+
+// WithTx runs fn in a transaction on a connection of the first partition.
+// See Partition.WithTx.
+func (p *Pool) WithTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return p.parts[0].withTx(ctx, fn)
+}
+
+// background keeps the pool healthy: it revokes leases held past MaxHold,
+// reports suspects, closes expired and idle connections and restores
+// MinConns.
+func (p *Pool) background() {
+	defer p.bg.Done()
+	tick := p.scanPeriod()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	nextHealth := time.Now()
+	for {
+		select {
+		case <-p.closing:
+			return
+		case now := <-t.C:
+			p.scan(now)
+			if !now.Before(nextHealth) {
+				p.maintain(now)
+				nextHealth = now.Add(p.cfg.HealthCheckPeriod)
+			}
+		}
+	}
+}
+
+// scanPeriod is a quarter of the shortest lease limit, so a limit is acted
+// on within 25% of its length, clamped between 10ms and one second.
+func (p *Pool) scanPeriod() time.Duration {
+	d := time.Second
+	for _, pt := range p.parts {
+		for _, lim := range []time.Duration{pt.cfg.SuspectAfter, pt.cfg.MaxHold} {
+			if lim > 0 {
+				d = min(d, lim/4)
+			}
+		}
+	}
+	d = min(d, p.cfg.HealthCheckPeriod)
+	return max(d, 10*time.Millisecond)
+}
+
+func (p *Pool) maintain(now time.Time) {
+	minIdle := make([]int, len(p.parts))
+	for i, pt := range p.parts {
+		minIdle[i] = pt.cfg.MinConns
+	}
+	u := p.eng.Maintain(now, p.cfg.MaxConnIdleTime, minIdle)
+	for _, s := range u.Close {
+		p.destroy(s.Res)
+	}
+	for _, i := range u.Open {
+		pt := p.parts[i]
+		p.bg.Add(1)
+		go func() {
+			defer p.bg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), pt.connectTimeout())
+			defer cancel()
+			pc, err := pt.connect(ctx)
+			if err != nil {
+				p.cfg.Logger.Warn("poolguard: could not open a connection to keep MinConns", "partition", pt.cfg.Name, "error", err)
+				p.eng.Opened(i, nil, time.Time{}, false)
+				return
+			}
+			if !p.eng.Opened(i, pc, p.expiry(), true) {
+				p.destroy(pc)
+			}
+		}()
+	}
+}
+
+// expiry returns when a connection opened now should close.
+func (p *Pool) expiry() time.Time {
+	if p.cfg.MaxConnLifetime == 0 {
+		return time.Time{}
+	}
+	d := p.cfg.MaxConnLifetime
+	if j := p.cfg.MaxConnLifetimeJitter; j > 0 {
+		d += rand.N(j)
+	}
+	return time.Now().Add(d)
+}
+
+// destroy closes a physical connection in the background and gives its
+// place under MaxConns back once it is closed.
+func (p *Pool) destroy(pc *pconn) {
+	if !pc.closing.CompareAndSwap(false, true) {
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), closeConnTimeout)
+		defer cancel()
+		_ = pc.conn.Close(ctx)
+		p.freePlace(pc)
+	}()
+}
+
+// freePlace gives a closed connection's place under MaxConns back, once.
+func (p *Pool) freePlace(pc *pconn) {
+	if pc.freed.CompareAndSwap(false, true) {
+		close(pc.closed)
+		p.eng.Closed()
+	}
+}
+
+const closeConnTimeout = 2 * time.Second
+
+// Close closes the pool. It fails the callers still waiting with
+// ErrClosed, closes the idle connections, waits up to CloseTimeout for the
+// leases still held to be released, then revokes those and reports each as
+// a leak. Unlike pgxpool's, it never blocks forever on a leaked connection.
+func (p *Pool) Close() {
+	p.closeOnce.Do(func() {
+		close(p.closing)
+		for _, s := range p.eng.Close() {
+			p.destroy(s.Res)
+		}
+		deadline := time.Now().Add(p.cfg.CloseTimeout)
+		for len(p.eng.Leases()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(closePoll)
+		}
+		for _, l := range p.eng.Leases() {
+			p.revoke(l.Slot, l.Gen, ReclaimClose, LeakOpenAtClose)
+		}
+		p.bg.Wait()
+	})
+}
+
+const closePoll = 5 * time.Millisecond
+
+// closed reports whether Close has started.
+func (p *Pool) isClosed() bool {
+	select {
+	case <-p.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Leases returns a snapshot of every lease currently held, oldest first.
+func (p *Pool) Leases() []LeaseInfo {
+	return p.leases(-1)
+}
+
+func sortByAge(ls []LeaseInfo) {
+	slices.SortFunc(ls, func(a, b LeaseInfo) int { return a.Acquired.Compare(b.Acquired) })
+}
