@@ -312,7 +312,9 @@ func (s *Server) Exec(ctx context.Context, sql string, args ...any) error {
 }
 
 func (s *Server) withConn(ctx context.Context, f func(*pgx.Conn) error) error {
-	conn, err := pgx.Connect(ctx, s.DSN())
+	connectCtx, cancel := context.WithTimeout(ctx, readyTimeout)
+	conn, err := pgx.Connect(connectCtx, s.DSN())
+	cancel()
 	if err != nil {
 		return fmt.Errorf("pgtemp: connect: %w", err)
 	}
@@ -324,8 +326,9 @@ func (s *Server) withConn(ctx context.Context, f func(*pgx.Conn) error) error {
 	return f(conn)
 }
 
-// CreateDatabase creates an empty database and returns a URL for it, so
-// that each test can have a database of its own.
+// CreateDatabase creates an empty database, which must not exist yet, and
+// returns a URL for it, so that each test can have a database of its own.
+// The database lives as long as the server.
 func (s *Server) CreateDatabase(ctx context.Context, name string) (dsn string, err error) {
 	if err := s.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", fmt.Errorf("pgtemp: create database %q: %w", name, err)
@@ -380,7 +383,7 @@ func (s *Server) Stop(ctx context.Context) error {
 
 // Start starts a stopped server again on the same port with the same data,
 // and returns once it accepts connections. Starting a running server does
-// nothing.
+// nothing; a server whose process has died is started again.
 func (s *Server) Start(ctx context.Context) error {
 	if s.external {
 		return fmt.Errorf("pgtemp: start: %w", ErrExternal)
@@ -391,7 +394,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return errClosed
 	}
 	if s.proc != nil {
-		return nil
+		select {
+		case <-s.proc.exited: // it crashed or was killed: start it again
+		default:
+			return nil
+		}
 	}
 	p, err := startProcess(ctx, s)
 	if err != nil {

@@ -78,7 +78,7 @@ func (p *process) waitReady(ctx context.Context, dsn string) error {
 			return fmt.Errorf("pgtemp: postgres did not accept connections in time: %w (last attempt: %v)", ctx.Err(), err)
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 50*time.Millisecond)
+		delay = min(2*delay, 10*time.Millisecond)
 	}
 }
 
