@@ -213,6 +213,9 @@ func startExternal(ctx context.Context, raw string, opts Options, logf func(stri
 	return s, nil
 }
 
+// confQuoter escapes a value for a quoted string in postgresql.conf.
+var confQuoter = strings.NewReplacer(`\`, `\\`, `'`, `''`)
+
 // confLines turns settings into postgresql.conf lines, after pgtemp's
 // defaults so that the caller's values win.
 func confLines(settings map[string]string) (string, error) {
@@ -229,7 +232,7 @@ func confLines(settings map[string]string) (string, error) {
 		case strings.ContainsAny(value, "\n\r\x00"):
 			return "", fmt.Errorf("pgtemp: value of setting %s must be a single line", name)
 		}
-		fmt.Fprintf(&b, "%s = '%s'\n", name, strings.ReplaceAll(value, "'", "''"))
+		fmt.Fprintf(&b, "%s = '%s'\n", name, confQuoter.Replace(value))
 	}
 	return b.String(), nil
 }
@@ -369,8 +372,10 @@ func (s *Server) Terminate(ctx context.Context, pid uint32) error {
 	})
 }
 
-// Stop shuts the server down (a fast shutdown, which breaks every client
-// connection) and keeps its data, so that [Server.Start] can bring it back.
+// Stop shuts the server down and keeps its data, so that [Server.Start]
+// can bring it back. It asks for a fast shutdown, which breaks every client
+// connection; if the server has not exited within 10 seconds, or ctx is
+// done first, it escalates to an immediate shutdown and then to SIGKILL.
 // Stopping a stopped server does nothing.
 func (s *Server) Stop(ctx context.Context) error {
 	if s.external {
@@ -421,9 +426,10 @@ func (s *Server) Restart(ctx context.Context) error {
 	return s.Start(ctx)
 }
 
-// Close stops the server and removes its directory. It is safe to call
-// more than once and from several goroutines; only the first call does
-// anything. For an external server it does nothing.
+// Close stops the server as [Server.Stop] does, which takes 20 seconds at
+// the very most, and removes its directory. It is safe to call more than
+// once and from several goroutines; only the first call does anything. For
+// an external server it does nothing.
 func (s *Server) Close() error {
 	if s.external {
 		return nil

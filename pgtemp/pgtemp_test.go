@@ -77,12 +77,16 @@ func TestSocket(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	s := pgtemp.New(t, pgtemp.Options{Settings: map[string]string{
-		"max_connections":  "200",
-		"application_name": "it's pgtemp",
+		"max_connections": "200",
+		"cluster_name":    `it's a \ test`,
 	}})
 	conn := connect(t, s.DSN())
-	if got := queryInt(t, conn, "SELECT current_setting('max_connections')::int"); got != 200 {
-		t.Errorf("max_connections = %d, want 200", got)
+	var maxConns, name string
+	if err := conn.QueryRow(t.Context(), "SELECT current_setting('max_connections'), current_setting('cluster_name')").Scan(&maxConns, &name); err != nil {
+		t.Fatal(err)
+	}
+	if maxConns != "200" || name != `it's a \ test` {
+		t.Errorf("max_connections, cluster_name = %q, %q; want 200, it's a \\ test", maxConns, name)
 	}
 }
 
@@ -245,4 +249,14 @@ func TestExternal(t *testing.T) {
 		t.Fatal(err)
 	}
 	queryInt(t, connect(t, real.DSN()), "SELECT 1") // Close left it running
+}
+
+func TestStartFailureShowsLog(t *testing.T) {
+	_, err := pgtemp.Start(t.Context(), pgtemp.Options{Settings: map[string]string{"max_connections": "lots"}})
+	if err == nil {
+		t.Fatal("Start with max_connections = lots succeeded")
+	}
+	if !strings.Contains(err.Error(), `invalid value for parameter "max_connections"`) {
+		t.Errorf("error does not quote the server log: %v", err)
+	}
 }
