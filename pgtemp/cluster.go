@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 const howToGetBinaries = "install PostgreSQL (on Debian or Ubuntu: apt-get install -y postgresql), " +
@@ -227,4 +228,44 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 		err = cerr
 	}
 	return err
+}
+
+// lockName is a file in each server's directory that its owner keeps
+// locked; the kernel drops the lock when the owner dies, however it dies.
+const lockName = "pgtemp.lock"
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("pgtemp: create lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pgtemp: lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+var sweepOnce sync.Once
+
+// sweepStale removes the directories of servers whose owners died without
+// closing them (the servers themselves died with their owners). It leaves
+// alone directories younger than a minute, whose owner may not have locked
+// them yet.
+func sweepStale(logf func(string, ...any)) {
+	locks, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtemp-*", lockName))
+	for _, path := range locks {
+		if info, err := os.Stat(path); err != nil || time.Since(info.ModTime()) < time.Minute {
+			continue
+		}
+		dir := filepath.Dir(path)
+		lock, err := lockDir(dir)
+		if err != nil {
+			continue // in use, or not ours to remove
+		}
+		if os.RemoveAll(dir) == nil {
+			logf("pgtemp: removed %s, left behind by a process that died", dir)
+		}
+		lock.Close()
+	}
 }

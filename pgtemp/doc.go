@@ -6,7 +6,7 @@
 // trust authentication and durability turned off for speed. The server is a
 // child process of the caller: it is stopped by [Server.Close] and, on
 // Linux, also when the caller dies, so a crashed test leaves no server
-// behind.
+// behind; the first Start in a later process removes its directory.
 //
 // Running initdb takes about a second, so the first server built from a
 // given set of binaries leaves an initialised template cluster in

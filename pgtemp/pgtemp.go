@@ -79,6 +79,7 @@ type Server struct {
 	sockDir  string
 
 	dir      string // temporary root: holds data, the socket and the log
+	lock     *os.File
 	postgres string // path of the postgres binary
 	cred     *syscall.Credential
 
@@ -122,6 +123,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 
 	began := time.Now()
+	sweepOnce.Do(func() { sweepStale(logf) })
 	template, err := templateDir(ctx, bins, cred, logf)
 	if err != nil {
 		return nil, err
@@ -130,15 +132,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgtemp: create temporary directory: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	s := &Server{
 		host:     "127.0.0.1",
 		sockDir:  dir,
 		dir:      dir,
 		postgres: filepath.Join(bins, "postgres"),
 		cred:     cred,
+		lock:     lock,
 	}
 	if err := s.prepare(template, conf); err != nil {
-		os.RemoveAll(dir)
+		s.remove()
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
@@ -155,7 +163,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			break
 		}
 		if !errors.Is(err, errPortInUse) || attempt == startAttempts {
-			os.RemoveAll(dir)
+			s.remove()
 			return nil, err
 		}
 	}
@@ -440,11 +448,18 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	err := s.stopLocked(context.Background())
-	if rmErr := os.RemoveAll(s.dir); rmErr != nil {
-		err = errors.Join(err, fmt.Errorf("pgtemp: remove server directory: %w", rmErr))
+	return errors.Join(s.stopLocked(context.Background()), s.remove())
+}
+
+// remove removes the server's directory, then gives up the lock that
+// kept other processes from removing it.
+func (s *Server) remove() error {
+	err := os.RemoveAll(s.dir)
+	s.lock.Close()
+	if err != nil {
+		return fmt.Errorf("pgtemp: remove server directory: %w", err)
 	}
-	return err
+	return nil
 }
 
 func (s *Server) stopLocked(ctx context.Context) error {
