@@ -1,0 +1,271 @@
+package pgtemp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const howToGetBinaries = "install PostgreSQL (on Debian or Ubuntu: apt-get install -y postgresql), " +
+	"set " + EnvPGBin + " to the directory holding initdb and postgres, " +
+	"or set " + EnvDatabaseURL + " to the URL of an existing server"
+
+// findBinaries returns the directory holding initdb and postgres.
+func findBinaries() (string, error) {
+	if dir := os.Getenv(EnvPGBin); dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err == nil && hasBinaries(abs) {
+			return abs, nil
+		}
+		return "", fmt.Errorf("%w in %s=%s: %s", ErrNoBinaries, EnvPGBin, dir, howToGetBinaries)
+	}
+	var dirs []string
+	if path, err := exec.LookPath("postgres"); err == nil {
+		if abs, err := filepath.Abs(filepath.Dir(path)); err == nil {
+			dirs = append(dirs, abs)
+		}
+	}
+	installed, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(installed, func(a, b string) int {
+		return slices.Compare(binVersion(b), binVersion(a)) // newest first
+	})
+	for _, dir := range append(dirs, installed...) {
+		if hasBinaries(dir) {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("%w on PATH or in /usr/lib/postgresql/*/bin: %s", ErrNoBinaries, howToGetBinaries)
+}
+
+// binVersion parses the version in /usr/lib/postgresql/VERSION/bin.
+func binVersion(dir string) []int {
+	var v []int
+	for _, part := range strings.Split(filepath.Base(filepath.Dir(dir)), ".") {
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return nil
+		}
+		v = append(v, n)
+	}
+	return v
+}
+
+func hasBinaries(dir string) bool {
+	for _, name := range []string{"initdb", "postgres"} {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// serverCredential returns the user to run initdb and postgres as: nil
+// for this process's user, or the postgres system user when running as
+// root, which PostgreSQL refuses.
+func serverCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("pgtemp: running as root, which PostgreSQL refuses, and there is no \"postgres\" system user to run it as instead (%w): "+
+			"create one (useradd --system postgres), run as an ordinary user, or set %s to the URL of an existing server", err, EnvDatabaseURL)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("pgtemp: user postgres has a non-numeric uid %q or gid %q", u.Uid, u.Gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func chown(path string, cred *syscall.Credential) error {
+	if cred == nil {
+		return nil
+	}
+	if err := os.Lchown(path, int(cred.Uid), int(cred.Gid)); err != nil {
+		return fmt.Errorf("pgtemp: give %s to the postgres user: %w", path, err)
+	}
+	return nil
+}
+
+// templateFormat changes whenever the initdb arguments do, so that old
+// templates are not reused.
+const templateFormat = 1
+
+// templateMu keeps parallel tests in one process from running initdb at
+// the same time; other processes are handled by the atomic rename.
+var templateMu sync.Mutex
+
+// templateDir returns a data directory freshly made by initdb, to be
+// copied for each server. It is built once per set of binaries and user,
+// in a temporary directory that is then renamed into place, so that every
+// process sees either a complete template or none.
+func templateDir(ctx context.Context, bins string, cred *syscall.Credential, logf func(string, ...any)) (string, error) {
+	templateMu.Lock()
+	defer templateMu.Unlock()
+
+	uid := os.Geteuid()
+	if cred != nil {
+		uid = int(cred.Uid)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d %s %d\n", templateFormat, bins, uid)
+	for _, name := range []string{"initdb", "postgres"} {
+		info, err := os.Stat(filepath.Join(bins, name))
+		if err != nil {
+			return "", fmt.Errorf("pgtemp: %w", err)
+		}
+		// A new build of the binaries gets a new template.
+		fmt.Fprintf(h, "%s %d %d\n", name, info.Size(), info.ModTime().UnixNano())
+	}
+	root := filepath.Join(os.TempDir(), "pgtemp-template-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if usableTemplate(root, uid) {
+		return filepath.Join(root, "data"), nil
+	}
+
+	build, err := os.MkdirTemp("", "pgtemp-build-")
+	if err != nil {
+		return "", fmt.Errorf("pgtemp: create temporary directory: %w", err)
+	}
+	defer os.RemoveAll(build) // gone already if the rename succeeded
+	if err := chown(build, cred); err != nil {
+		return "", err
+	}
+	logf("pgtemp: running initdb for the template cluster %s", root)
+	cmd := exec.CommandContext(ctx, filepath.Join(bins, "initdb"),
+		"-D", filepath.Join(build, "data"),
+		"-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C",
+		"--no-sync", "--no-instructions")
+	cmd.Dir = build
+	cmd.SysProcAttr = sysProcAttr(cred)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("pgtemp: initdb: %w\n%s", err, out)
+	}
+	// If another process got there first, its template serves as well.
+	if err := os.Rename(build, root); err != nil && !usableTemplate(root, uid) {
+		return "", fmt.Errorf("pgtemp: store template cluster (remove %s if it is stale): %w", root, err)
+	}
+	return filepath.Join(root, "data"), nil
+}
+
+// usableTemplate reports whether root holds a complete template owned by
+// uid; a directory of another owner in a shared temporary directory is not
+// to be trusted.
+func usableTemplate(root string, uid int) bool {
+	info, err := os.Stat(root)
+	if err != nil {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != uid {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(root, "data", "PG_VERSION"))
+	return err == nil
+}
+
+// copyTree copies the directory src to dst, keeping permissions, which
+// PostgreSQL checks, and giving everything to cred.
+func copyTree(src, dst string, cred *syscall.Credential) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			err = os.Mkdir(target, info.Mode().Perm())
+		case d.Type()&fs.ModeSymlink != 0:
+			var link string
+			if link, err = os.Readlink(path); err == nil {
+				err = os.Symlink(link, target)
+			}
+		default:
+			err = copyFile(path, target, info.Mode().Perm())
+		}
+		if err != nil {
+			return err
+		}
+		return chown(target, cred)
+	})
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// lockName is a file in each server's directory that its owner keeps
+// locked; the kernel drops the lock when the owner dies, however it dies.
+const lockName = "pgtemp.lock"
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("pgtemp: create lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pgtemp: lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+var sweepOnce sync.Once
+
+// sweepStale removes the directories of servers whose owners died without
+// closing them (the servers themselves died with their owners). It leaves
+// alone directories younger than a minute, whose owner may not have locked
+// them yet.
+func sweepStale(logf func(string, ...any)) {
+	locks, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtemp-*", lockName))
+	for _, path := range locks {
+		if info, err := os.Stat(path); err != nil || time.Since(info.ModTime()) < time.Minute {
+			continue
+		}
+		dir := filepath.Dir(path)
+		lock, err := lockDir(dir)
+		if err != nil {
+			continue // in use, or not ours to remove
+		}
+		if os.RemoveAll(dir) == nil {
+			logf("pgtemp: removed %s, left behind by a process that died", dir)
+		}
+		lock.Close()
+	}
+}

@@ -1,0 +1,31 @@
+// Package pgtemp starts throw-away PostgreSQL servers for tests, examples
+// and benchmarks, much as net/http/httptest starts throw-away HTTP servers.
+//
+// Each server is a fresh cluster in its own temporary directory, listening
+// on a free port on 127.0.0.1 and on a Unix socket in that directory, with
+// trust authentication and durability turned off for speed. The server is a
+// child process of the caller: it is stopped by [Server.Close] and, on
+// Linux, also when the caller dies, so a crashed test leaves no server
+// behind; the first Start in a later process removes its directory.
+//
+// Running initdb takes about a second, so the first server built from a
+// given set of binaries leaves an initialised template cluster in
+// [os.TempDir]; later servers, in this process or any other, copy it.
+//
+// # Finding PostgreSQL
+//
+// The binaries (initdb and postgres) are taken from the directory named by
+// POOLGUARD_PG_BIN if it is set, otherwise from PATH, otherwise from the
+// newest /usr/lib/postgresql/*/bin. If none is found, [Start] returns an
+// error wrapping [ErrNoBinaries].
+//
+// When the process runs as root, which PostgreSQL refuses, the server runs
+// as the "postgres" system user instead.
+//
+// # Using an existing server
+//
+// If POOLGUARD_DATABASE_URL is set to a postgres:// URL, [Start] and [New]
+// start nothing and return a [Server] for that URL. Such a server is
+// [Server.External]: Stop, Start and Restart return an error wrapping
+// [ErrExternal], Close does nothing, and Options.Settings are not applied.
+package pgtemp

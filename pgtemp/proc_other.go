@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package pgtemp
+
+import "syscall"
+
+// sysProcAttr runs a child as cred (nil: as this process). Without Linux's
+// parent-death signal, a server outlives a test process that crashes.
+func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: cred}
+}
