@@ -47,12 +47,17 @@ func (c *Conn) enter() (*pconn, error) {
 }
 
 // exit ends a call started with enter. If the lease was revoked during the
-// call, the connection is destroyed now that nobody uses it.
-func (c *Conn) exit(pc *pconn) {
+// call, the connection is destroyed now that nobody uses it, and the call's
+// error, if any, is wrapped to match ErrLeaseRevoked.
+func (c *Conn) exit(pc *pconn, err error) error {
 	pc.tx.Store(uint32(pc.conn.PgConn().TxStatus()))
 	if c.slot.Exit(c.gen) {
 		c.part.pool.destroy(pc)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrLeaseRevoked, err)
+		}
 	}
+	return err
 }
 
 // Release gives the connection back to the pool. It is safe to call more
@@ -85,8 +90,8 @@ func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	defer c.exit(pc)
-	return pc.conn.Exec(ctx, sql, args...)
+	tag, err := pc.conn.Exec(ctx, sql, args...)
+	return tag, c.exit(pc, err)
 }
 
 // Query runs sql with args. The connection stays busy until the rows are
@@ -102,8 +107,7 @@ func (c *Conn) query(ctx context.Context, sql string, args []any, release bool) 
 	}
 	r, err := pc.conn.Query(ctx, sql, args...)
 	if err != nil {
-		c.exit(pc)
-		return nil, err
+		return nil, c.exit(pc, err)
 	}
 	return &rows{Rows: r, c: c, pc: pc, release: release}, nil
 }
@@ -132,8 +136,8 @@ func (c *Conn) CopyFrom(ctx context.Context, table pgx.Identifier, columns []str
 	if err != nil {
 		return 0, err
 	}
-	defer c.exit(pc)
-	return pc.conn.CopyFrom(ctx, table, columns, src)
+	n, err := pc.conn.CopyFrom(ctx, table, columns, src)
+	return n, c.exit(pc, err)
 }
 
 // Ping checks that the server answers.
@@ -142,8 +146,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer c.exit(pc)
-	return pc.conn.Ping(ctx)
+	return c.exit(pc, pc.conn.Ping(ctx))
 }
 
 // Begin starts a transaction. Prefer WithTx, which always ends it.
@@ -158,8 +161,7 @@ func (c *Conn) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) 
 		return nil, err
 	}
 	t, err := pc.conn.BeginTx(ctx, opts)
-	c.exit(pc)
-	if err != nil {
+	if err = c.exit(pc, err); err != nil {
 		return nil, err
 	}
 	return &tx{inner: t, c: c}, nil
@@ -173,8 +175,7 @@ func (c *Conn) Raw(fn func(*pgx.Conn) error) error {
 	if err != nil {
 		return err
 	}
-	defer c.exit(pc)
-	return fn(pc.conn)
+	return c.exit(pc, fn(pc.conn))
 }
 
 // finalize runs when a Conn became unreachable. A lease still open then
@@ -199,6 +200,7 @@ type rows struct {
 	pc      *pconn
 	release bool // release the lease too (Pool.Query)
 	done    bool
+	err     error // the final error, once done
 }
 
 func (r *rows) Next() bool {
@@ -228,10 +230,19 @@ func (r *rows) finish() {
 		return
 	}
 	r.done = true
-	r.c.exit(r.pc)
+	r.err = r.c.exit(r.pc, r.Rows.Err())
 	if r.release {
 		r.c.Release()
 	}
+}
+
+// Err returns the rows' error, matching ErrLeaseRevoked if the lease was
+// revoked while they were read.
+func (r *rows) Err() error {
+	if r.done {
+		return r.err
+	}
+	return r.Rows.Err()
 }
 
 // row is the result of QueryRow, with pgx's semantics.
@@ -292,8 +303,7 @@ func (b *batchResults) Close() error {
 	if b.err != nil || b.pc == nil {
 		return b.err
 	}
-	err := b.BatchResults.Close()
-	b.c.exit(b.pc)
+	err := b.c.exit(b.pc, b.BatchResults.Close())
 	b.pc = nil
 	return err
 }
@@ -311,8 +321,7 @@ func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, err
 	}
 	in, err := t.inner.Begin(ctx)
-	t.c.exit(pc)
-	if err != nil {
+	if err = t.c.exit(pc, err); err != nil {
 		return nil, err
 	}
 	return &tx{inner: in, c: t.c}, nil
@@ -323,8 +332,7 @@ func (t *tx) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer t.c.exit(pc)
-	return t.inner.Commit(ctx)
+	return t.c.exit(pc, t.inner.Commit(ctx))
 }
 
 func (t *tx) Rollback(ctx context.Context) error {
@@ -332,8 +340,7 @@ func (t *tx) Rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer t.c.exit(pc)
-	return t.inner.Rollback(ctx)
+	return t.c.exit(pc, t.inner.Rollback(ctx))
 }
 
 func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
@@ -341,8 +348,8 @@ func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []strin
 	if err != nil {
 		return 0, err
 	}
-	defer t.c.exit(pc)
-	return t.inner.CopyFrom(ctx, table, columns, src)
+	n, err := t.inner.CopyFrom(ctx, table, columns, src)
+	return n, t.c.exit(pc, err)
 }
 
 func (t *tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
@@ -360,8 +367,8 @@ func (t *tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDe
 	if err != nil {
 		return nil, err
 	}
-	defer t.c.exit(pc)
-	return t.inner.Prepare(ctx, name, sql)
+	sd, err := t.inner.Prepare(ctx, name, sql)
+	return sd, t.c.exit(pc, err)
 }
 
 func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -369,8 +376,8 @@ func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandT
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	defer t.c.exit(pc)
-	return t.inner.Exec(ctx, sql, args...)
+	tag, err := t.inner.Exec(ctx, sql, args...)
+	return tag, t.c.exit(pc, err)
 }
 
 func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -380,8 +387,7 @@ func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, erro
 	}
 	r, err := t.inner.Query(ctx, sql, args...)
 	if err != nil {
-		t.c.exit(pc)
-		return nil, err
+		return nil, t.c.exit(pc, err)
 	}
 	return &rows{Rows: r, c: t.c, pc: pc}, nil
 }

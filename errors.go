@@ -20,6 +20,9 @@ var (
 	// had passed, or could not be met given the partition's recent hold
 	// times. The error also matches context.DeadlineExceeded.
 	ErrAcquireTimeout = errors.New("poolguard: acquire timed out")
+	// ErrNoPartition means a partition name given to Pool.Partition is not
+	// configured.
+	ErrNoPartition = errors.New("poolguard: no partition named")
 )
 
 // Errors returned by the methods of a Conn, and of the Rows, Row, Tx and

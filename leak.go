@@ -262,31 +262,22 @@ func (p *Pool) revoke(s *engine.Slot[*pconn], gen uint64, why ReclaimReason, kin
 		p.destroy(pc)
 		return true
 	}
-	// A call is in flight: cancel it so the backend stops, and let the
-	// holder's call return and destroy the connection. A holder that does
-	// not return in time has its socket closed under it.
+	// A call is in flight, or rows are open: cancel the query so the backend
+	// stops, then close the socket under the holder, whose call fails at
+	// once; its return to the pool destroys what is left of the connection.
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
 		_ = pc.conn.PgConn().CancelRequest(ctx)
 		cancel()
-		t := time.NewTimer(cancelGrace)
-		defer t.Stop()
-		select {
-		case <-pc.closed:
-		case <-t.C:
-			_ = pc.conn.PgConn().Conn().Close()
-			p.freePlace(pc)
-		}
+		_ = pc.conn.PgConn().Conn().Close()
+		p.freePlace(pc)
 	}()
 	return true
 }
 
-const (
-	cancelTimeout = 5 * time.Second
-	cancelGrace   = 5 * time.Second
-)
+const cancelTimeout = 5 * time.Second
 
 // holders groups the partition's leases by call site, most leases first.
 func (p *Pool) holders(part int) []Holder {

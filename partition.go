@@ -21,6 +21,7 @@ type Partition struct {
 	idx        int
 	cfg        PartitionConfig
 	connConfig *pgx.ConnConfig
+	err        error // set on the handle of an unknown name
 
 	leaks    [numLeakKinds]atomic.Int64
 	reclaims [numReclaimReasons]atomic.Int64
@@ -35,6 +36,9 @@ func (pt *Partition) Name() string { return pt.cfg.Name }
 func (pt *Partition) Acquire(ctx context.Context) (*Conn, error) { return pt.acquire(ctx, false) }
 
 func (pt *Partition) acquire(ctx context.Context, scoped bool) (*Conn, error) {
+	if pt.err != nil {
+		return nil, pt.err
+	}
 	p := pt.pool
 	var buf [engine.MaxStack]uintptr
 	var pcs []uintptr
@@ -274,13 +278,21 @@ func (pt *Partition) QueryRow(ctx context.Context, sql string, args ...any) pgx.
 // Pause makes the partition refuse acquires with ErrPaused, including the
 // callers already waiting, until Resume. Leases already held are not
 // affected. It stops a runaway workload without a deploy.
-func (pt *Partition) Pause() { pt.pool.eng.SetPaused(pt.idx, true) }
+func (pt *Partition) Pause() error { return pt.setPaused(true) }
 
 // Resume ends a Pause.
-func (pt *Partition) Resume() { pt.pool.eng.SetPaused(pt.idx, false) }
+func (pt *Partition) Resume() error { return pt.setPaused(false) }
+
+func (pt *Partition) setPaused(paused bool) error {
+	if pt.err != nil {
+		return pt.err
+	}
+	pt.pool.eng.SetPaused(pt.idx, paused)
+	return nil
+}
 
 // Paused reports whether the partition is paused.
-func (pt *Partition) Paused() bool { return pt.pool.eng.Paused(pt.idx) }
+func (pt *Partition) Paused() bool { return pt.err == nil && pt.pool.eng.Paused(pt.idx) }
 
 // Exec acquires a connection of the first partition, runs sql and
 // releases it.

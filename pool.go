@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,20 +84,20 @@ func Connect(ctx context.Context, connString string) (*Pool, error) {
 	return New(ctx, cfg)
 }
 
-// Partition returns the partition named name, or nil if there is none; use
-// MustPartition where a missing partition is a programming error.
+// Partition returns the partition named name. For a name that is not
+// configured it returns a handle whose every acquire fails with an error
+// matching ErrNoPartition, so a typo surfaces at the first call, with the
+// names that exist, rather than as a nil pointer.
 func (p *Pool) Partition(name string) *Partition {
-	return p.byName[name]
-}
-
-// MustPartition returns the partition named name, and panics if there is
-// none. Call it at start-up, where a wrong name should stop the program.
-func (p *Pool) MustPartition(name string) *Partition {
-	pt := p.byName[name]
-	if pt == nil {
-		panic(fmt.Sprintf("poolguard: no partition named %q: configure it in Config.Partitions", name))
+	if pt := p.byName[name]; pt != nil {
+		return pt
 	}
-	return pt
+	names := make([]string, len(p.parts))
+	for i, pt := range p.parts {
+		names[i] = strconv.Quote(pt.cfg.Name)
+	}
+	return &Partition{pool: p, idx: -1, cfg: PartitionConfig{Name: name},
+		err: fmt.Errorf("%w %q: the pool has %s", ErrNoPartition, name, strings.Join(names, ", "))}
 }
 
 // Partitions returns the pool's partitions, in configuration order.
@@ -252,16 +254,6 @@ func (p *Pool) Close() {
 }
 
 const closePoll = 5 * time.Millisecond
-
-// closed reports whether Close has started.
-func (p *Pool) isClosed() bool {
-	select {
-	case <-p.closing:
-		return true
-	default:
-		return false
-	}
-}
 
 // Leases returns a snapshot of every lease currently held, oldest first.
 func (p *Pool) Leases() []LeaseInfo {

@@ -156,7 +156,13 @@ func (p *Pool) Stats() Stats {
 }
 
 // Stats returns a snapshot of the partition.
-func (pt *Partition) Stats() PartitionStats { return pt.pool.Stats().Partitions[pt.idx] }
+// The handle of an unknown name reports only its name.
+func (pt *Partition) Stats() PartitionStats {
+	if pt.err != nil {
+		return PartitionStats{Name: pt.cfg.Name}
+	}
+	return pt.pool.Stats().Partitions[pt.idx]
+}
 
 // LeaseState is what a leased connection is doing.
 type LeaseState int
@@ -213,4 +219,9 @@ func (p *Pool) leases(part int) []LeaseInfo {
 }
 
 // Leases returns a snapshot of the partition's leases, oldest first.
-func (pt *Partition) Leases() []LeaseInfo { return pt.pool.leases(pt.idx) }
+func (pt *Partition) Leases() []LeaseInfo {
+	if pt.err != nil {
+		return nil
+	}
+	return pt.pool.leases(pt.idx)
+}
