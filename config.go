@@ -36,7 +36,7 @@ type Config struct {
 	// MaxConnLifetime closes connections older than this when they are
 	// released or idle. MaxConnLifetimeJitter adds up to that much, at
 	// random per connection, so connections opened together do not all
-	// close together.
+	// close together; zero means a tenth of MaxConnLifetime, -1 none.
 	MaxConnLifetime       time.Duration
 	MaxConnLifetimeJitter time.Duration
 	// MaxConnIdleTime closes connections idle longer than this, down to
@@ -223,7 +223,7 @@ func (c *Config) resolve() (*resolved, error) {
 		name string
 		v    time.Duration
 	}{
-		{"MaxConnLifetime", c.MaxConnLifetime}, {"MaxConnLifetimeJitter", c.MaxConnLifetimeJitter},
+		{"MaxConnLifetime", c.MaxConnLifetime},
 		{"MaxConnIdleTime", c.MaxConnIdleTime}, {"HealthCheckPeriod", c.HealthCheckPeriod},
 		{"SuspectAfter", c.SuspectAfter}, {"MaxHold", c.MaxHold}, {"CloseTimeout", c.CloseTimeout},
 	} {
@@ -239,6 +239,14 @@ func (c *Config) resolve() (*resolved, error) {
 	}
 	if c.MinConns < 0 || c.MinConns > c.MaxConns {
 		return nil, fmt.Errorf("MinConns is %d: it must be between 0 and MaxConns (%d)", c.MinConns, c.MaxConns)
+	}
+	switch {
+	case c.MaxConnLifetimeJitter == 0:
+		r.MaxConnLifetimeJitter = c.MaxConnLifetime / 10
+	case c.MaxConnLifetimeJitter == -1:
+		r.MaxConnLifetimeJitter = 0
+	case c.MaxConnLifetimeJitter < 0:
+		return nil, fmt.Errorf("MaxConnLifetimeJitter is %s: use a positive duration, 0 for a tenth of MaxConnLifetime or -1 for none", c.MaxConnLifetimeJitter)
 	}
 	if r.HealthCheckPeriod == 0 {
 		r.HealthCheckPeriod = defaultHealthCheckPeriod

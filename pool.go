@@ -23,8 +23,9 @@ type Pool struct {
 	eng    *engine.Engine[*pconn]
 	parts  []*Partition
 	byName map[string]*Partition
-	track  bool // record stacks and prove leaks by garbage collection
+	track  bool // prove leaks by garbage collection
 	depth  int  // frames recorded per lease
+	limits bool // some partition has SuspectAfter or MaxHold: scan leases
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when Close starts
@@ -69,6 +70,7 @@ func New(ctx context.Context, config *Config) (*Pool, error) {
 		pt := &Partition{pool: p, idx: i, cfg: pc, connConfig: cfg.connConfig(pc)}
 		p.parts = append(p.parts, pt)
 		p.byName[pc.Name] = pt
+		p.limits = p.limits || pc.SuspectAfter > 0 || pc.MaxHold > 0
 	}
 	p.bg.Add(1)
 	go p.background()
@@ -141,7 +143,9 @@ func (p *Pool) background() {
 		case <-p.closing:
 			return
 		case now := <-t.C:
-			p.scan(now)
+			if p.limits {
+				p.scan(now)
+			}
 			if !now.Before(nextHealth) {
 				p.maintain(now)
 				nextHealth = now.Add(p.cfg.HealthCheckPeriod)

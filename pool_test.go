@@ -514,3 +514,25 @@ func TestMinConnsAndLifetime(t *testing.T) {
 		return st.Closed >= 2 && st.Idle == 2
 	})
 }
+
+func TestIdleInTxTimeout(t *testing.T) {
+	ctx := ctxTimeout(t, 30*time.Second)
+	p, _ := newPool(t, nil, func(c *poolguard.Config) {
+		c.Partitions = []poolguard.PartitionConfig{{Name: "sync", IdleInTxTimeout: 100 * time.Millisecond}}
+	})
+	err := p.With(ctx, func(c *poolguard.Conn) error {
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		time.Sleep(400 * time.Millisecond) // idle inside the transaction
+		if _, err := tx.Exec(ctx, "SELECT 1"); err == nil {
+			t.Error("the server kept a session idle in its transaction past the timeout")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullSize(t, p)
+}
