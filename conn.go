@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,6 +91,9 @@ func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	if err := c.fault(ctx, pc, sql); err != nil {
+		return pgconn.CommandTag{}, c.exit(pc, err)
+	}
 	tag, err := pc.conn.Exec(ctx, sql, args...)
 	return tag, c.exit(pc, err)
 }
@@ -104,6 +108,9 @@ func (c *Conn) query(ctx context.Context, sql string, args []any, release bool) 
 	pc, err := c.enter()
 	if err != nil {
 		return nil, err
+	}
+	if err := c.fault(ctx, pc, sql); err != nil {
+		return nil, c.exit(pc, err)
 	}
 	r, err := pc.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -126,6 +133,9 @@ func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err != nil {
 		return &batchResults{err: err}
 	}
+	if err := c.fault(ctx, pc, batchSQL(b)); err != nil {
+		return &batchResults{err: c.exit(pc, err)}
+	}
 	return &batchResults{BatchResults: pc.conn.SendBatch(ctx, b), c: c, pc: pc}
 }
 
@@ -135,6 +145,9 @@ func (c *Conn) CopyFrom(ctx context.Context, table pgx.Identifier, columns []str
 	pc, err := c.enter()
 	if err != nil {
 		return 0, err
+	}
+	if err := c.fault(ctx, pc, "COPY "+table.Sanitize()); err != nil {
+		return 0, c.exit(pc, err)
 	}
 	n, err := pc.conn.CopyFrom(ctx, table, columns, src)
 	return n, c.exit(pc, err)
@@ -187,6 +200,7 @@ func (c *Conn) finalize() {
 	}
 	p := c.part.pool
 	if l, ok := p.eng.Reclaim(c.slot); ok {
+		c.part.useTime.observe(time.Since(l.Acquired))
 		c.part.reclaims[ReclaimLeak].Add(1)
 		p.report(LeakUnreachable, l)
 	}
@@ -376,6 +390,9 @@ func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandT
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	if err := t.c.fault(ctx, pc, sql); err != nil {
+		return pgconn.CommandTag{}, t.c.exit(pc, err)
+	}
 	tag, err := t.inner.Exec(ctx, sql, args...)
 	return tag, t.c.exit(pc, err)
 }
@@ -384,6 +401,9 @@ func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, erro
 	pc, err := t.c.enter()
 	if err != nil {
 		return nil, err
+	}
+	if err := t.c.fault(ctx, pc, sql); err != nil {
+		return nil, t.c.exit(pc, err)
 	}
 	r, err := t.inner.Query(ctx, sql, args...)
 	if err != nil {
@@ -404,3 +424,20 @@ func (t *tx) Conn() *pgx.Conn { return t.inner.Conn() }
 // setFinalizer arms the proof of leak by garbage collection. A finalizer
 // rather than runtime.AddCleanup: see docs/architecture.md.
 func setFinalizer(c *Conn) { runtime.SetFinalizer(c, (*Conn).finalize) }
+
+// fault runs the pool's injected faults, if any, before a statement.
+func (c *Conn) fault(ctx context.Context, pc *pconn, sql string) error {
+	f := c.part.pool.faults.Load()
+	if f == nil {
+		return nil
+	}
+	return (*f).Call(ctx, c.part.cfg.Name, pc.pid, sql)
+}
+
+// batchSQL names a batch by its first statement, for faults.
+func batchSQL(b *pgx.Batch) string {
+	if b == nil || len(b.QueuedQueries) == 0 {
+		return ""
+	}
+	return b.QueuedQueries[0].SQL
+}

@@ -250,6 +250,7 @@ func (p *Pool) revoke(s *engine.Slot[*pconn], gen uint64, why ReclaimReason, kin
 		return false
 	}
 	if l, ok := p.eng.Reclaim(s); ok {
+		p.parts[l.Part].useTime.observe(time.Since(l.Acquired))
 		if why != reclaimNone {
 			p.parts[l.Part].reclaims[why].Add(1)
 		}

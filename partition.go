@@ -25,6 +25,8 @@ type Partition struct {
 
 	leaks    [numLeakKinds]atomic.Int64
 	reclaims [numReclaimReasons]atomic.Int64
+
+	waitTime, useTime, createTime *histogram
 }
 
 // Name returns the partition's name.
@@ -40,6 +42,11 @@ func (pt *Partition) acquire(ctx context.Context, scoped bool) (*Conn, error) {
 		return nil, pt.err
 	}
 	p := pt.pool
+	if f := p.faults.Load(); f != nil {
+		if err := (*f).Acquire(ctx, pt.cfg.Name); err != nil {
+			return nil, err
+		}
+	}
 	var buf [engine.MaxStack]uintptr
 	var pcs []uintptr
 	if p.depth > 0 {
@@ -55,12 +62,15 @@ func (pt *Partition) acquire(ctx context.Context, scoped bool) (*Conn, error) {
 		s := g.Slot
 		if s == nil {
 			var err error
-			if s, err = pt.open(ctx, g.Evict, pcs); err != nil {
+			var opening time.Duration
+			if s, opening, err = pt.open(ctx, g.Evict, pcs); err != nil {
 				return nil, err
 			}
+			waited += opening
 		} else if !pt.healthy(ctx, s) {
 			continue
 		}
+		pt.waitTime.observe(waited)
 		c := &Conn{slot: s, gen: s.Gen(), part: pt, scoped: scoped}
 		if p.track {
 			setFinalizer(c)
@@ -71,8 +81,9 @@ func (pt *Partition) acquire(ctx context.Context, scoped bool) (*Conn, error) {
 
 // open opens a connection for a grant that came without one, first closing
 // the idle connection of another partition it evicts, if any.
-func (pt *Partition) open(ctx context.Context, evict *engine.Slot[*pconn], pcs []uintptr) (*engine.Slot[*pconn], error) {
+func (pt *Partition) open(ctx context.Context, evict *engine.Slot[*pconn], pcs []uintptr) (*engine.Slot[*pconn], time.Duration, error) {
 	p := pt.pool
+	start := time.Now()
 	if evict != nil {
 		// The evicted connection's place under MaxConns passes to the new
 		// one, so it is closed here rather than given back.
@@ -81,18 +92,21 @@ func (pt *Partition) open(ctx context.Context, evict *engine.Slot[*pconn], pcs [
 		cancel()
 	}
 	pc, err := pt.connect(ctx)
+	took := time.Since(start)
 	if err != nil {
 		p.eng.CreateFailed(pt.idx)
-		return nil, fmt.Errorf("poolguard: open a connection for partition %q: %w", pt.cfg.Name, err)
+		return nil, took, fmt.Errorf("poolguard: open a connection for partition %q: %w", pt.cfg.Name, err)
 	}
-	return p.eng.Created(pt.idx, pc, p.expiry(), pcs), nil
+	return p.eng.Created(pt.idx, pc, p.expiry(), pcs), took, nil
 }
 
 func (pt *Partition) connect(ctx context.Context) (*pconn, error) {
+	start := time.Now()
 	conn, err := pgx.ConnectConfig(ctx, pt.connConfig)
 	if err != nil {
 		return nil, err
 	}
+	pt.createTime.observe(time.Since(start))
 	if ac := pt.pool.cfg.AfterConnect; ac != nil {
 		if err := ac(ctx, conn); err != nil {
 			_ = conn.Close(ctx)
@@ -140,7 +154,8 @@ func (pt *Partition) release(c *Conn) {
 	}
 	pc := c.slot.Res
 	reuse := !pc.conn.IsClosed() && pc.conn.PgConn().TxStatus() == 'I'
-	kept, _, suspected := p.eng.Release(c.slot, reuse)
+	kept, held, suspected := p.eng.Release(c.slot, reuse)
+	pt.useTime.observe(held)
 	if !kept {
 		p.destroy(pc)
 	}

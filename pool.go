@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard/internal/engine"
+	"github.com/poolguard/poolguard/internal/hook"
 )
 
 // Pool is a pool of PostgreSQL connections, split into partitions. It is
@@ -26,6 +27,8 @@ type Pool struct {
 	track  bool // prove leaks by garbage collection
 	depth  int  // frames recorded per lease
 	limits bool // some partition has SuspectAfter or MaxHold: scan leases
+
+	faults atomic.Pointer[hook.Faults] // injected by package pooltest
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when Close starts
@@ -40,6 +43,17 @@ type pconn struct {
 	closed  chan struct{} // closed once the connection's place is given back
 	closing atomic.Bool   // destroy has started
 	freed   atomic.Bool   // the place under MaxConns was given back
+}
+
+func init() {
+	hook.SetFaults = func(pool any, f hook.Faults) {
+		p := pool.(*Pool)
+		if f == nil {
+			p.faults.Store(nil)
+			return
+		}
+		p.faults.Store(&f)
+	}
 }
 
 // New creates a pool. It opens the partitions' MinConns in the background
@@ -67,7 +81,8 @@ func New(ctx context.Context, config *Config) (*Pool, error) {
 		closing: make(chan struct{}),
 	}
 	for i, pc := range cfg.parts {
-		pt := &Partition{pool: p, idx: i, cfg: pc, connConfig: cfg.connConfig(pc)}
+		pt := &Partition{pool: p, idx: i, cfg: pc, connConfig: cfg.connConfig(pc),
+			waitTime: newHistogram(WaitTimeBounds), useTime: newHistogram(UseTimeBounds), createTime: newHistogram(CreateTimeBounds)}
 		p.parts = append(p.parts, pt)
 		p.byName[pc.Name] = pt
 		p.limits = p.limits || pc.SuspectAfter > 0 || pc.MaxHold > 0

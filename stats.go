@@ -29,7 +29,10 @@ func (s Stats) Total() PartitionStats {
 		t.OldestLease = max(t.OldestLease, p.OldestLease)
 		t.Acquires += p.Acquires
 		t.WaitedAcquires += p.WaitedAcquires
-		t.WaitTime += p.WaitTime
+		t.WaitTime = t.WaitTime.merge(p.WaitTime)
+		t.UseTime = t.UseTime.merge(p.UseTime)
+		t.CreateTime = t.CreateTime.merge(p.CreateTime)
+		t.MinConns += p.MinConns
 		t.Opened += p.Opened
 		t.OpenFailures += p.OpenFailures
 		t.Closed += p.Closed
@@ -60,13 +63,18 @@ type PartitionStats struct {
 
 	Acquires       int64         // leases granted
 	WaitedAcquires int64         // leases granted after waiting
-	WaitTime       time.Duration // total time those waited
 	Opened         int64         // connections opened
 	OpenFailures   int64         // connections that failed to open
 	Closed         int64         // connections closed or taken out to close
 	Rejected       Rejections    // acquires refused, by reason
 	Leaks          LeakCounts    // leak events, by kind
 	Reclaimed      ReclaimCounts // connections taken back from holders, by reason
+	MinConns       int           // connections kept open while idle
+
+	// Distributions: the time an acquire took to obtain a connection
+	// (queueing and opening included), how long leases were held (reclaimed
+	// leaks included), and how long opening a connection took.
+	WaitTime, UseTime, CreateTime Histogram
 }
 
 // Rejections counts refused acquires by reason.
@@ -132,7 +140,7 @@ func (p *Pool) Stats() Stats {
 		ps := PartitionStats{
 			Name: e.Name, InUse: e.Held, Idle: e.Idle, Max: e.Max, Guaranteed: e.Guaranteed,
 			Borrowed: e.Borrowed(), Waiting: e.Waiting, MaxWaiting: e.MaxWaiting, Paused: e.Paused,
-			Acquires: e.Acquires, WaitedAcquires: e.Waits, WaitTime: e.WaitTime,
+			Acquires: e.Acquires, WaitedAcquires: e.Waits,
 			Opened: e.Creates, OpenFailures: e.CreateFails, Closed: e.Closes,
 			Rejected: Rejections{
 				Closed: e.Rejected(engine.ReasonClosed), Paused: e.Rejected(engine.ReasonPaused),
@@ -144,6 +152,8 @@ func (p *Pool) Stats() Stats {
 			ps.OldestLease = now.Sub(e.OldestAcquired)
 		}
 		pt := p.parts[i]
+		ps.MinConns = pt.cfg.MinConns
+		ps.WaitTime, ps.UseTime, ps.CreateTime = pt.waitTime.snapshot(), pt.useTime.snapshot(), pt.createTime.snapshot()
 		for k := range ps.Leaks.n {
 			ps.Leaks.n[k] = pt.leaks[k].Load()
 		}
