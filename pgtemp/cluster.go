@@ -133,10 +133,16 @@ func templateDir(ctx context.Context, bins string, cred *syscall.Credential, log
 		return filepath.Join(root, "data"), nil
 	}
 	lock, err := waitLock(ctx, root+".lock")
-	if err != nil {
+	switch {
+	case err == nil:
+		defer lock.Close()
+	case ctx.Err() != nil:
 		return "", fmt.Errorf("pgtemp: wait for another process to build the template cluster: %w", err)
+	default:
+		// The lock only saves work, and may be out of reach: a sticky
+		// temporary directory can refuse to open another user's file.
+		// The rename below is what keeps the template whole.
 	}
-	defer lock.Close()
 	if usableTemplate(root, uid) { // built while we waited
 		return filepath.Join(root, "data"), nil
 	}

@@ -260,3 +260,17 @@ func TestStartFailureShowsLog(t *testing.T) {
 		t.Errorf("error does not quote the server log: %v", err)
 	}
 }
+
+// BenchmarkStartClose measures a server's whole life; the first iteration
+// may include building the template cluster.
+func BenchmarkStartClose(b *testing.B) {
+	for b.Loop() {
+		s, err := pgtemp.Start(b.Context(), pgtemp.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
