@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -107,18 +108,12 @@ func chown(path string, cred *syscall.Credential) error {
 // templates are not reused.
 const templateFormat = 1
 
-// templateMu keeps parallel tests in one process from running initdb at
-// the same time; other processes are handled by the atomic rename.
-var templateMu sync.Mutex
-
 // templateDir returns a data directory freshly made by initdb, to be
 // copied for each server. It is built once per set of binaries and user,
 // in a temporary directory that is then renamed into place, so that every
-// process sees either a complete template or none.
+// process sees either a complete template or none. A lock file keeps
+// processes starting at the same moment from each running initdb.
 func templateDir(ctx context.Context, bins string, cred *syscall.Credential, logf func(string, ...any)) (string, error) {
-	templateMu.Lock()
-	defer templateMu.Unlock()
-
 	uid := os.Geteuid()
 	if cred != nil {
 		uid = int(cred.Uid)
@@ -135,6 +130,20 @@ func templateDir(ctx context.Context, bins string, cred *syscall.Credential, log
 	}
 	root := filepath.Join(os.TempDir(), "pgtemp-template-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if usableTemplate(root, uid) {
+		return filepath.Join(root, "data"), nil
+	}
+	lock, err := waitLock(ctx, root+".lock")
+	switch {
+	case err == nil:
+		defer lock.Close()
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("pgtemp: wait for another process to build the template cluster: %w", err)
+	default:
+		// The lock only saves work, and may be out of reach: a sticky
+		// temporary directory can refuse to open another user's file.
+		// The rename below is what keeps the template whole.
+	}
+	if usableTemplate(root, uid) { // built while we waited
 		return filepath.Join(root, "data"), nil
 	}
 
@@ -235,13 +244,35 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 const lockName = "pgtemp.lock"
 
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
+	return tryLock(filepath.Join(dir, lockName))
+}
+
+// waitLock is tryLock retried until it succeeds or ctx is done.
+func waitLock(ctx context.Context, path string) (*os.File, error) {
+	for {
+		lock, err := tryLock(path)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return lock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// tryLock takes an exclusive lock on the file path, creating it, or fails
+// at once with an error wrapping EWOULDBLOCK if another holds it. Locks
+// taken by separate calls exclude each other even in one process.
+func tryLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("pgtemp: create lock file: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("pgtemp: lock %s: %w", dir, err)
+		return nil, fmt.Errorf("pgtemp: lock %s: %w", path, err)
 	}
 	return f, nil
 }

@@ -78,10 +78,10 @@ type Server struct {
 	port     int
 	sockDir  string
 
-	dir      string // temporary root: holds data, the socket and the log
-	lock     *os.File
-	postgres string // path of the postgres binary
-	cred     *syscall.Credential
+	dir      string              // temporary root: holds data, the socket and the log
+	lock     *os.File            // held while the directory is in use; see sweepStale
+	postgres string              // path of the postgres binary
+	cred     *syscall.Credential // user to run postgres as; nil: this process's
 
 	mu     sync.Mutex // guards the fields below; held while starting or stopping
 	proc   *process
@@ -387,7 +387,7 @@ func (s *Server) Terminate(ctx context.Context, pid uint32) error {
 // Stopping a stopped server does nothing.
 func (s *Server) Stop(ctx context.Context) error {
 	if s.external {
-		return fmt.Errorf("pgtemp: stop: %w", ErrExternal)
+		return fmt.Errorf("%w: cannot stop it", ErrExternal)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -399,7 +399,7 @@ func (s *Server) Stop(ctx context.Context) error {
 // nothing; a server whose process has died is started again.
 func (s *Server) Start(ctx context.Context) error {
 	if s.external {
-		return fmt.Errorf("pgtemp: start: %w", ErrExternal)
+		return fmt.Errorf("%w: cannot start it", ErrExternal)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -426,7 +426,7 @@ func (s *Server) Start(ctx context.Context) error {
 // connections are broken, new ones succeed once Restart returns.
 func (s *Server) Restart(ctx context.Context) error {
 	if s.external {
-		return fmt.Errorf("pgtemp: restart: %w", ErrExternal)
+		return fmt.Errorf("%w: cannot restart it", ErrExternal)
 	}
 	if err := s.Stop(ctx); err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
@@ -42,9 +41,8 @@ func queryInt(t *testing.T, conn *pgx.Conn, sql string, args ...any) int {
 }
 
 func TestStartAndQuery(t *testing.T) {
-	began := time.Now()
+	t.Parallel()
 	s := pgtemp.New(t, pgtemp.Options{})
-	t.Logf("started in %v", time.Since(began))
 	if s.External() {
 		t.Fatal("External() = true for a started server")
 	}
@@ -68,6 +66,7 @@ func TestStartAndQuery(t *testing.T) {
 }
 
 func TestSocket(t *testing.T) {
+	t.Parallel()
 	s := pgtemp.New(t, pgtemp.Options{})
 	conn := connect(t, "host="+s.SocketDir()+" port="+strconv.Itoa(s.Port())+" user=postgres dbname=postgres")
 	if got := queryInt(t, conn, "SELECT 7"); got != 7 {
@@ -76,6 +75,7 @@ func TestSocket(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
+	t.Parallel()
 	s := pgtemp.New(t, pgtemp.Options{Settings: map[string]string{
 		"max_connections": "200",
 		"cluster_name":    `it's a \ test`,
@@ -91,6 +91,7 @@ func TestSettings(t *testing.T) {
 }
 
 func TestSettingsRejected(t *testing.T) {
+	t.Parallel()
 	for _, settings := range []map[string]string{
 		{"port": "5432"},
 		{"bad name": "1"},
@@ -103,6 +104,7 @@ func TestSettingsRejected(t *testing.T) {
 }
 
 func TestParallel(t *testing.T) {
+	t.Parallel()
 	var wg sync.WaitGroup
 	servers := make([]*pgtemp.Server, 2)
 	errs := make([]error, 2)
@@ -128,6 +130,7 @@ func TestParallel(t *testing.T) {
 }
 
 func TestRestart(t *testing.T) {
+	t.Parallel()
 	s := pgtemp.New(t, pgtemp.Options{})
 	dsn, err := s.CreateDatabase(t.Context(), "kept")
 	if err != nil {
@@ -145,6 +148,7 @@ func TestRestart(t *testing.T) {
 }
 
 func TestStopStart(t *testing.T) {
+	t.Parallel()
 	s := pgtemp.New(t, pgtemp.Options{})
 	if err := s.Stop(t.Context()); err != nil {
 		t.Fatal(err)
@@ -159,6 +163,7 @@ func TestStopStart(t *testing.T) {
 }
 
 func TestTerminate(t *testing.T) {
+	t.Parallel()
 	s := pgtemp.New(t, pgtemp.Options{})
 	victim := connect(t, s.DSN())
 	pid := victim.PgConn().PID()
@@ -177,6 +182,7 @@ func TestTerminate(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	t.Parallel()
 	s, err := pgtemp.Start(t.Context(), pgtemp.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -252,11 +258,26 @@ func TestExternal(t *testing.T) {
 }
 
 func TestStartFailureShowsLog(t *testing.T) {
+	t.Parallel()
 	_, err := pgtemp.Start(t.Context(), pgtemp.Options{Settings: map[string]string{"max_connections": "lots"}})
 	if err == nil {
 		t.Fatal("Start with max_connections = lots succeeded")
 	}
 	if !strings.Contains(err.Error(), `invalid value for parameter "max_connections"`) {
 		t.Errorf("error does not quote the server log: %v", err)
+	}
+}
+
+// BenchmarkStartClose measures a server's whole life; the first iteration
+// may include building the template cluster.
+func BenchmarkStartClose(b *testing.B) {
+	for b.Loop() {
+		s, err := pgtemp.Start(b.Context(), pgtemp.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
