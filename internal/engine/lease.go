@@ -44,11 +44,20 @@ func (s *Slot[R]) Gen() uint64 { return s.word.v.Load() >> genShift }
 // Enter marks a call in flight on the lease gen. It fails when the lease has
 // ended, was revoked, or already has a call in flight.
 func (s *Slot[R]) Enter(gen uint64) EnterResult {
-	if s.word.v.CompareAndSwap(pack(gen, stHeld), pack(gen, stBusy)) {
-		return EnterOK
+	for {
+		if s.word.v.CompareAndSwap(pack(gen, stHeld), pack(gen, stBusy)) {
+			return EnterOK
+		}
+		if r := s.why(gen); r != enterAgain {
+			return r
+		}
 	}
-	return s.why(gen)
 }
+
+// enterAgain is why's answer when the lease is held with no call in flight:
+// the call that made Enter's compare-and-swap fail has ended since, so Enter
+// tries again.
+const enterAgain EnterResult = -1
 
 func (s *Slot[R]) why(gen uint64) EnterResult {
 	v := s.word.v.Load()
@@ -58,6 +67,8 @@ func (s *Slot[R]) why(gen uint64) EnterResult {
 		return EnterEnded
 	}
 	switch v & stMask {
+	case stHeld:
+		return enterAgain
 	case stBusy:
 		return EnterBusy
 	case stRevoking:

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -145,4 +147,94 @@ func TestLeaseThroughEngine(t *testing.T) {
 	}
 	e.Closed()
 	checkStats(t, e, 0, []int{0}, []int{0})
+}
+
+// TestLeaseWhyHeld checks what Enter concludes when its compare-and-swap
+// failed on a busy lease whose call then ended: the lease is held, not
+// ended, so Enter must try again rather than report EnterEnded.
+func TestLeaseWhyHeld(t *testing.T) {
+	s := slotIn(3, stHeld, EndReleased)
+	if r := s.why(3); r == EnterEnded || r == EnterRevoked || r == EnterBusy {
+		t.Fatalf("a held lease with no call in flight was reported as %v", r)
+	}
+}
+
+// TestLeaseConcurrentEnterRevoke races callers of one lease against a
+// revocation: at most one call is ever in flight, the revocation is done
+// exactly once, and once it is done every call fails with EnterRevoked.
+func TestLeaseConcurrentEnterRevoke(t *testing.T) {
+	for round := range 200 {
+		s := slotIn(1, stHeld, EndReleased)
+		const gen = 1
+		var inside, finished atomic.Int32
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					switch r := s.Enter(gen); r {
+					case EnterOK:
+						if inside.Add(1) != 1 {
+							t.Errorf("round %d: two calls in flight", round)
+						}
+						inside.Add(-1)
+						if s.Exit(gen) {
+							finished.Add(1)
+						}
+					case EnterBusy:
+					case EnterRevoked:
+						return
+					default:
+						t.Errorf("round %d: Enter = %v on a held lease", round, r)
+						return
+					}
+				}
+			}()
+		}
+		r := s.Revoke(gen)
+		wg.Wait()
+		switch r {
+		case RevokeIdle:
+			if finished.Load() != 0 {
+				t.Errorf("round %d: idle revocation also finished by Exit", round)
+			}
+		case RevokeInFlight:
+			if finished.Load() != 1 {
+				t.Errorf("round %d: in-flight revocation finished %d times", round, finished.Load())
+			}
+		default:
+			t.Fatalf("round %d: Revoke = %v", round, r)
+		}
+		if s.word.v.Load() != pack(gen, stFree) || s.Enter(gen) != EnterRevoked || s.Revoke(gen) != RevokeNone {
+			t.Errorf("round %d: lease not fully revoked", round)
+		}
+	}
+}
+
+// TestLeaseConcurrentEnter races two callers of one lease: each call gets
+// in or is told the lease is busy, never that it ended.
+func TestLeaseConcurrentEnter(t *testing.T) {
+	s := slotIn(1, stHeld, EndReleased)
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20000 {
+				switch s.Enter(1) {
+				case EnterOK:
+					s.Exit(1)
+				case EnterBusy:
+				default:
+					wrong.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := wrong.Load(); n != 0 {
+		t.Errorf("%d calls on a held lease were told it ended", n)
+	}
 }
