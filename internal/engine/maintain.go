@@ -52,6 +52,9 @@ func (e *Engine[R]) Opened(part int, res R, expires time.Time, ok bool) bool {
 	if !ok {
 		p.createFails++
 		e.total--
+		if e.waiting > 0 {
+			e.dispatch(nil)
+		}
 		return true
 	}
 	if e.closed {

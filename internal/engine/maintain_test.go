@@ -150,3 +150,21 @@ func TestOpenedServesWaiter(t *testing.T) {
 	put(t, e, fulfil(e, 1, o.g), true)
 	checkStats(t, e, 1, []int{0, 0}, []int{0, 1})
 }
+
+// TestFailedOpenServesWaiter checks that the place of a planned open that
+// failed goes to a caller waiting for one.
+func TestFailedOpenServesWaiter(t *testing.T) {
+	e := newEngine(t, 1, pc("a", 0, 1, 0), pc("b", 0, 1, 5))
+	if u := e.Maintain(time.Now(), 0, []int{1, 0}); len(u.Open) != 1 {
+		t.Fatalf("Open = %v", u.Open)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := enqueue(t, e, ctx, 1)
+	e.Opened(0, nil, time.Time{}, false)
+	if n := e.Stats().Parts[1].Waiting; n != 0 {
+		t.Fatalf("%d callers still wait after the failed open gave its place back", n)
+	}
+	put(t, e, served(t, e, w, 1), true)
+	checkStats(t, e, 1, []int{0, 0}, []int{0, 1})
+}
