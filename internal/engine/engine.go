@@ -123,6 +123,8 @@ type Part[R any] struct {
 	queue  waitQueue[R]
 	paused bool
 
+	opening int // opens planned by Maintain and not yet reported by Opened
+
 	// Average hold time, for the wait estimate; zero until samples exist.
 	holdAvg   time.Duration
 	holdCount int64

@@ -168,3 +168,23 @@ func TestFailedOpenServesWaiter(t *testing.T) {
 	put(t, e, served(t, e, w, 1), true)
 	checkStats(t, e, 1, []int{0, 0}, []int{0, 1})
 }
+
+// TestMaintainCountsOpensInFlight checks that opens planned by one Maintain
+// and not done yet count toward the minimum at the next Maintain.
+func TestMaintainCountsOpensInFlight(t *testing.T) {
+	e := newEngine(t, 5, pc("a", 0, 5, 0))
+	u := e.Maintain(time.Now(), 0, []int{2})
+	if len(u.Open) != 2 {
+		t.Fatalf("Open = %v, want 2 opens", u.Open)
+	}
+	if again := e.Maintain(time.Now(), 0, []int{2}); len(again.Open) != 0 {
+		t.Fatalf("a second Maintain planned %d more opens while 2 are in flight", len(again.Open))
+	}
+	e.Opened(0, &fakeRes{}, time.Time{}, true)
+	e.Opened(0, nil, time.Time{}, false)
+	if again := e.Maintain(time.Now(), 0, []int{2}); len(again.Open) != 1 {
+		t.Fatalf("after one open failed, Maintain planned %v, want one open", again.Open)
+	}
+	e.Opened(0, &fakeRes{}, time.Time{}, true)
+	checkStats(t, e, 2, []int{0}, []int{2})
+}
