@@ -2,12 +2,16 @@ package engine
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // fakeRes stands for a physical connection.
-type fakeRes struct{ id int }
+type fakeRes struct {
+	id    int
+	inUse atomic.Int32 // holders of a lease on it, as counted by the test
+}
 
 type testSlot = Slot[*fakeRes]
 
