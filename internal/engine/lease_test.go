@@ -1,21 +1,20 @@
 package engine
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // slotIn returns a slot whose lease word is generation gen in state st.
-func slotIn(gen, st uint64, why EndReason) *testSlot {
+func slotIn(gen, st uint64) *testSlot {
 	s := &testSlot{}
 	s.word.v.Store(pack(gen, st))
-	s.endReason.Store(int32(why))
 	return s
 }
 
-var stateNames = map[uint64]string{stHeld: "held", stBusy: "busy", stRevoking: "revoking", stFree: "free"}
+var stateNames = map[uint64]string{stHeld: "held", stBusy: "busy", stRevoking: "revoking", stFree: "free", stRevoked: "revoked"}
 
 // leaseOps are the operations on a lease word, as seen by a handle of gen.
 var leaseOps = map[string]func(s *testSlot, gen uint64) any{
@@ -30,58 +29,52 @@ var leaseOps = map[string]func(s *testSlot, gen uint64) any{
 func TestLeaseTransitions(t *testing.T) {
 	const gen = 5
 	tests := []struct {
-		from    uint64
-		why     EndReason // the slot's end reason before the operation
-		op      string
-		want    any
-		to      uint64
-		revoked bool // the end reason is EndRevoked after the operation
+		from uint64
+		op   string
+		want any
+		to   uint64
 	}{
-		{stHeld, EndReleased, "Enter", EnterOK, stBusy, false},
-		{stHeld, EndReleased, "Exit", false, stHeld, false},
-		{stHeld, EndReleased, "End", true, stFree, false},
-		{stHeld, EndReleased, "Revoke", RevokeIdle, stFree, true},
-		{stHeld, EndReleased, "ForceEnd", true, stFree, true},
-		{stHeld, EndReleased, "Busy", false, stHeld, false},
+		{stHeld, "Enter", EnterOK, stBusy},
+		{stHeld, "Exit", false, stHeld},
+		{stHeld, "End", true, stFree},
+		{stHeld, "Revoke", RevokeIdle, stRevoked},
+		{stHeld, "ForceEnd", true, stRevoked},
+		{stHeld, "Busy", false, stHeld},
 
-		{stBusy, EndReleased, "Enter", EnterBusy, stBusy, false},
-		{stBusy, EndReleased, "Exit", false, stHeld, false},
-		{stBusy, EndReleased, "End", false, stBusy, false},
-		{stBusy, EndReleased, "Revoke", RevokeInFlight, stRevoking, true},
-		{stBusy, EndReleased, "ForceEnd", true, stFree, true},
-		{stBusy, EndReleased, "Busy", true, stBusy, false},
+		{stBusy, "Enter", EnterBusy, stBusy},
+		{stBusy, "Exit", false, stHeld},
+		{stBusy, "End", false, stBusy},
+		{stBusy, "Revoke", RevokeInFlight, stRevoking},
+		{stBusy, "ForceEnd", true, stRevoked},
+		{stBusy, "Busy", true, stBusy},
 
-		{stRevoking, EndRevoked, "Enter", EnterRevoked, stRevoking, true},
-		{stRevoking, EndRevoked, "Exit", true, stFree, true},
-		{stRevoking, EndRevoked, "End", false, stRevoking, true},
-		{stRevoking, EndRevoked, "Revoke", RevokeNone, stRevoking, true},
-		{stRevoking, EndRevoked, "ForceEnd", true, stFree, true},
-		{stRevoking, EndRevoked, "Busy", true, stRevoking, true},
+		{stRevoking, "Enter", EnterRevoked, stRevoking},
+		{stRevoking, "Exit", true, stRevoked},
+		{stRevoking, "End", false, stRevoking},
+		{stRevoking, "Revoke", RevokeNone, stRevoking},
+		{stRevoking, "ForceEnd", true, stRevoked},
+		{stRevoking, "Busy", true, stRevoking},
 
-		{stFree, EndReleased, "Enter", EnterEnded, stFree, false},
-		{stFree, EndReleased, "Exit", false, stFree, false},
-		{stFree, EndReleased, "End", false, stFree, false},
-		{stFree, EndReleased, "Revoke", RevokeNone, stFree, false},
-		{stFree, EndReleased, "ForceEnd", false, stFree, false},
+		{stFree, "Enter", EnterEnded, stFree},
+		{stFree, "Exit", false, stFree},
+		{stFree, "End", false, stFree},
+		{stFree, "Revoke", RevokeNone, stFree},
+		{stFree, "ForceEnd", false, stFree},
 
-		{stFree, EndRevoked, "Enter", EnterRevoked, stFree, true},
-		{stFree, EndRevoked, "Exit", false, stFree, true},
-		{stFree, EndRevoked, "End", false, stFree, true},
-		{stFree, EndRevoked, "Revoke", RevokeNone, stFree, true},
-		{stFree, EndRevoked, "ForceEnd", false, stFree, true},
+		{stRevoked, "Enter", EnterRevoked, stRevoked},
+		{stRevoked, "Exit", false, stRevoked},
+		{stRevoked, "End", false, stRevoked},
+		{stRevoked, "Revoke", RevokeNone, stRevoked},
+		{stRevoked, "ForceEnd", false, stRevoked},
 	}
 	for _, tt := range tests {
-		name := fmt.Sprintf("%s/%d/%s", stateNames[tt.from], tt.why, tt.op)
-		t.Run(name, func(t *testing.T) {
-			s := slotIn(gen, tt.from, tt.why)
+		t.Run(stateNames[tt.from]+"/"+tt.op, func(t *testing.T) {
+			s := slotIn(gen, tt.from)
 			if got := leaseOps[tt.op](s, gen); got != tt.want {
 				t.Errorf("%s = %v, want %v", tt.op, got, tt.want)
 			}
 			if v := s.word.v.Load(); v != pack(gen, tt.to) {
 				t.Errorf("word is gen %d state %s, want gen %d state %s", v>>genShift, stateNames[v&stMask], gen, stateNames[tt.to])
-			}
-			if got := EndReason(s.endReason.Load()) == EndRevoked; got != tt.revoked {
-				t.Errorf("end reason revoked = %v, want %v", got, tt.revoked)
 			}
 		})
 	}
@@ -98,11 +91,11 @@ func TestLeaseStaleGeneration(t *testing.T) {
 	for st, sn := range stateNames {
 		for op, want := range stale {
 			for _, h := range []uint64{gen - 1, 0} {
-				s := slotIn(gen, st, EndReleased)
+				s := slotIn(gen, st)
 				if got := leaseOps[op](s, h); got != want {
 					t.Errorf("%s by gen %d on gen %d %s = %v, want %v", op, h, gen, sn, got, want)
 				}
-				if s.word.v.Load() != pack(gen, st) || EndReason(s.endReason.Load()) != EndReleased {
+				if s.word.v.Load() != pack(gen, st) {
 					t.Errorf("%s by gen %d changed a gen %d %s lease", op, h, gen, sn)
 				}
 			}
@@ -153,7 +146,7 @@ func TestLeaseThroughEngine(t *testing.T) {
 // failed on a busy lease whose call then ended: the lease is held, not
 // ended, so Enter must try again rather than report EnterEnded.
 func TestLeaseWhyHeld(t *testing.T) {
-	s := slotIn(3, stHeld, EndReleased)
+	s := slotIn(3, stHeld)
 	if r := s.why(3); r == EnterEnded || r == EnterRevoked || r == EnterBusy {
 		t.Fatalf("a held lease with no call in flight was reported as %v", r)
 	}
@@ -164,7 +157,7 @@ func TestLeaseWhyHeld(t *testing.T) {
 // exactly once, and once it is done every call fails with EnterRevoked.
 func TestLeaseConcurrentEnterRevoke(t *testing.T) {
 	for round := range 200 {
-		s := slotIn(1, stHeld, EndReleased)
+		s := slotIn(1, stHeld)
 		const gen = 1
 		var inside, finished atomic.Int32
 		var wg sync.WaitGroup
@@ -206,7 +199,7 @@ func TestLeaseConcurrentEnterRevoke(t *testing.T) {
 		default:
 			t.Fatalf("round %d: Revoke = %v", round, r)
 		}
-		if s.word.v.Load() != pack(gen, stFree) || s.Enter(gen) != EnterRevoked || s.Revoke(gen) != RevokeNone {
+		if s.word.v.Load() != pack(gen, stRevoked) || s.Enter(gen) != EnterRevoked || s.Revoke(gen) != RevokeNone {
 			t.Errorf("round %d: lease not fully revoked", round)
 		}
 	}
@@ -215,7 +208,7 @@ func TestLeaseConcurrentEnterRevoke(t *testing.T) {
 // TestLeaseConcurrentEnter races two callers of one lease: each call gets
 // in or is told the lease is busy, never that it ended.
 func TestLeaseConcurrentEnter(t *testing.T) {
-	s := slotIn(1, stHeld, EndReleased)
+	s := slotIn(1, stHeld)
 	var wg sync.WaitGroup
 	var wrong atomic.Int64
 	for range 2 {
@@ -236,5 +229,39 @@ func TestLeaseConcurrentEnter(t *testing.T) {
 	wg.Wait()
 	if n := wrong.Load(); n != 0 {
 		t.Errorf("%d calls on a held lease were told it ended", n)
+	}
+}
+
+// TestLeaseReleaseRacesRevoke races releases against revocations that come
+// too late: a revocation that lost to the release must not make the
+// released lease, or the slot's next one, look revoked.
+func TestLeaseReleaseRacesRevoke(t *testing.T) {
+	s := slotIn(0, stFree)
+	var gen atomic.Uint64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			s.Revoke(gen.Load())
+		}
+	}()
+	wrong := 0
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for i := 0; time.Now().Before(deadline); i++ {
+		s.lease(time.Time{}, nil)
+		g := s.Gen()
+		gen.Store(g)
+		if s.End(g) {
+			if r := s.Enter(g); r != EnterEnded {
+				wrong++
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if wrong > 0 {
+		t.Errorf("%d released leases reported as revoked", wrong)
 	}
 }
