@@ -82,22 +82,22 @@ func TestMaxedPartitionCannotTakeGuarantee(t *testing.T) {
 }
 
 func TestEvictWhenFull(t *testing.T) {
-	e2 := newEngine(t, 2, pc("a", 0, 2, 0), pc("b", 0, 2, 0))
-	older, newer := take(t, e2, 0), take(t, e2, 0)
-	put(t, e2, older, true)
-	put(t, e2, newer, true)
-	g, r, _ := e2.Acquire(pastCtx(t), 1, nil)
+	e := newEngine(t, 2, pc("a", 0, 2, 0), pc("b", 0, 2, 0))
+	older, newer := take(t, e, 0), take(t, e, 0)
+	put(t, e, older, true)
+	put(t, e, newer, true)
+	g, r, _ := e.Acquire(pastCtx(t), 1, nil)
 	if r != ReasonNone || g.Slot != nil || g.Evict != older {
 		t.Fatalf("grant %+v reason %v: want the least recently used idle slot of a to evict", g, r)
 	}
 	if older.idx != -1 {
 		t.Error("the evicted slot is still registered")
 	}
-	checkStats(t, e2, 2, []int{0, 1}, []int{1, 0})
-	b := fulfil(e2, 1, g) // no Closed for the evicted slot: its place passed on
-	checkStats(t, e2, 2, []int{0, 1}, []int{1, 0})
-	put(t, e2, b, false)
-	checkStats(t, e2, 1, []int{0, 0}, []int{1, 0})
+	checkStats(t, e, 2, []int{0, 1}, []int{1, 0})
+	b := fulfil(e, 1, g) // no Closed for the evicted slot: its place passed on
+	checkStats(t, e, 2, []int{0, 1}, []int{1, 0})
+	put(t, e, b, false)
+	checkStats(t, e, 1, []int{0, 0}, []int{1, 0})
 }
 
 func TestDeadlineRefusal(t *testing.T) {

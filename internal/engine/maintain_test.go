@@ -53,7 +53,7 @@ func TestMaintainIdleTimeoutKeepsMinimum(t *testing.T) {
 	e := newEngine(t, 6, pc("a", 0, 6, 0), pc("b", 0, 6, 0))
 	held := take(t, e, 0)
 	ss := idleSlots(t, e, 0, 4)
-	b := idleSlots(t, e, 1, 1)
+	idleSlots(t, e, 1, 1)
 	later := time.Now().Add(time.Hour)
 
 	// Within the timeout nothing closes.
@@ -84,7 +84,6 @@ func TestMaintainIdleTimeoutKeepsMinimum(t *testing.T) {
 	closeAll(e, u.Close)
 	put(t, e, held, false)
 	checkStats(t, e, 0, []int{0, 0}, []int{0, 0})
-	_ = b
 }
 
 func TestMaintainPlansOpens(t *testing.T) {
