@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -90,8 +89,7 @@ func Reasons() []Reason {
 type Slot[R any] struct {
 	Res R
 
-	word      leaseWord
-	endReason atomic.Int32
+	word leaseWord
 
 	part    *Part[R]
 	idx     int       // index in Engine.all; -1 once destroyed
@@ -122,6 +120,8 @@ type Part[R any] struct {
 	idle   []*Slot[R] // LIFO: the most recently used resource is the warmest
 	queue  waitQueue[R]
 	paused bool
+
+	opening int // opens planned by Maintain and not yet reported by Opened
 
 	// Average hold time, for the wait estimate; zero until samples exist.
 	holdAvg   time.Duration
@@ -194,7 +194,6 @@ func (s *Slot[R]) lease(now time.Time, pcs []uintptr) {
 	s.suspected = false
 	s.acquired = now
 	s.npcs = copy(s.pcs[:], pcs)
-	s.endReason.Store(int32(EndReleased))
 	s.word.v.Store(pack(s.Gen()+1, stHeld))
 }
 

@@ -9,9 +9,10 @@ const (
 	stHeld     = 0 // leased, no call in flight
 	stBusy     = 1 // leased, a call (or open rows) in flight
 	stRevoking = 2 // revoked while busy; the caller's Exit finishes the revocation
-	stFree     = 3 // not leased (idle, or lease ended)
-	stMask     = 3
-	genShift   = 2
+	stFree     = 3 // not leased (idle, or lease released)
+	stRevoked  = 4 // not leased: the lease was revoked or force-ended
+	stMask     = 7
+	genShift   = 3
 )
 
 // EnterResult says why a handle may not use its slot.
@@ -26,9 +27,13 @@ const (
 )
 
 // EndReason records why a slot's last lease ended without a release.
+//
+// Deprecated: the lease word itself records a revocation (so that a
+// revocation that lost its race with a release cannot mark that lease, or
+// the next one, as revoked); nothing uses EndReason any more.
 type EndReason int32
 
-// End reasons, stored in a slot when the pool takes its lease away.
+// End reasons.
 const (
 	EndReleased EndReason = iota
 	EndRevoked
@@ -44,11 +49,20 @@ func (s *Slot[R]) Gen() uint64 { return s.word.v.Load() >> genShift }
 // Enter marks a call in flight on the lease gen. It fails when the lease has
 // ended, was revoked, or already has a call in flight.
 func (s *Slot[R]) Enter(gen uint64) EnterResult {
-	if s.word.v.CompareAndSwap(pack(gen, stHeld), pack(gen, stBusy)) {
-		return EnterOK
+	for {
+		if s.word.v.CompareAndSwap(pack(gen, stHeld), pack(gen, stBusy)) {
+			return EnterOK
+		}
+		if r := s.why(gen); r != enterAgain {
+			return r
+		}
 	}
-	return s.why(gen)
 }
+
+// enterAgain is why's answer when the lease is held with no call in flight:
+// the call that made Enter's compare-and-swap fail has ended since, so Enter
+// tries again.
+const enterAgain EnterResult = -1
 
 func (s *Slot[R]) why(gen uint64) EnterResult {
 	v := s.word.v.Load()
@@ -58,12 +72,11 @@ func (s *Slot[R]) why(gen uint64) EnterResult {
 		return EnterEnded
 	}
 	switch v & stMask {
+	case stHeld:
+		return enterAgain
 	case stBusy:
 		return EnterBusy
-	case stRevoking:
-		return EnterRevoked
-	}
-	if EndReason(s.endReason.Load()) == EndRevoked {
+	case stRevoking, stRevoked:
 		return EnterRevoked
 	}
 	return EnterEnded
@@ -76,7 +89,7 @@ func (s *Slot[R]) Exit(gen uint64) (finish bool) {
 	if s.word.v.CompareAndSwap(pack(gen, stBusy), pack(gen, stHeld)) {
 		return false
 	}
-	return s.word.v.CompareAndSwap(pack(gen, stRevoking), pack(gen, stFree))
+	return s.word.v.CompareAndSwap(pack(gen, stRevoking), pack(gen, stRevoked))
 }
 
 // End ends the lease gen if no call is in flight, and reports whether it did.
@@ -106,12 +119,10 @@ func (s *Slot[R]) Revoke(gen uint64) RevokeResult {
 		}
 		switch v & stMask {
 		case stHeld:
-			s.endReason.Store(int32(EndRevoked))
-			if s.word.v.CompareAndSwap(v, pack(gen, stFree)) {
+			if s.word.v.CompareAndSwap(v, pack(gen, stRevoked)) {
 				return RevokeIdle
 			}
 		case stBusy:
-			s.endReason.Store(int32(EndRevoked))
 			if s.word.v.CompareAndSwap(v, pack(gen, stRevoking)) {
 				return RevokeInFlight
 			}
@@ -126,11 +137,10 @@ func (s *Slot[R]) Revoke(gen uint64) RevokeResult {
 func (s *Slot[R]) ForceEnd(gen uint64) bool {
 	for {
 		v := s.word.v.Load()
-		if v>>genShift != gen || v&stMask == stFree {
+		if st := v & stMask; v>>genShift != gen || st == stFree || st == stRevoked {
 			return false
 		}
-		s.endReason.Store(int32(EndRevoked))
-		if s.word.v.CompareAndSwap(v, pack(gen, stFree)) {
+		if s.word.v.CompareAndSwap(v, pack(gen, stRevoked)) {
 			return true
 		}
 	}

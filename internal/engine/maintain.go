@@ -34,8 +34,9 @@ func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, minIdle [
 		}
 		clear(p.idle[len(keep):])
 		p.idle = keep
-		for n := p.held + len(p.idle); n < minIdle[i] && e.total < e.max; n++ {
+		for n := p.held + len(p.idle) + p.opening; n < minIdle[i] && e.total < e.max; n++ {
 			e.total++
+			p.opening++
 			u.Open = append(u.Open, i)
 		}
 	}
@@ -49,9 +50,13 @@ func (e *Engine[R]) Opened(part int, res R, expires time.Time, ok bool) bool {
 	p := e.parts[part]
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	p.opening--
 	if !ok {
 		p.createFails++
 		e.total--
+		if e.waiting > 0 {
+			e.dispatch(nil)
+		}
 		return true
 	}
 	if e.closed {
