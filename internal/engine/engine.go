@@ -403,7 +403,7 @@ func (e *Engine[R]) Release(s *Slot[R], reuse bool) (kept bool, held time.Durati
 	now := time.Now()
 	p := s.part
 	e.mu.Lock()
-	held, suspected = e.endLease(s, now)
+	held, suspected = e.endLease(s, now, true)
 	kept = reuse && !e.closed && !s.Expired(now)
 	if kept {
 		s.idleSince = now
@@ -419,13 +419,18 @@ func (e *Engine[R]) Release(s *Slot[R], reuse bool) (kept bool, held time.Durati
 	return kept, held, suspected
 }
 
-// endLease ends s's lease in the accounting, and feeds the hold-time
-// average. It must be called with e.mu held.
-func (e *Engine[R]) endLease(s *Slot[R], now time.Time) (time.Duration, bool) {
+// endLease ends s's lease in the accounting. A released lease feeds the
+// hold-time average; a reclaimed one does not, since one hour-long leak
+// would otherwise make the wait estimate refuse callers for a long while.
+// It must be called with e.mu held.
+func (e *Engine[R]) endLease(s *Slot[R], now time.Time, released bool) (time.Duration, bool) {
 	p := s.part
 	s.leased = false
 	e.addHeld(p, -1)
 	d := now.Sub(s.acquired)
+	if !released {
+		return d, s.suspected
+	}
 	if p.holdCount < 1<<20 {
 		p.holdCount++
 	}
@@ -450,7 +455,7 @@ func (e *Engine[R]) Reclaim(s *Slot[R]) (Lease[R], bool) {
 		return Lease[R]{}, false
 	}
 	l := s.snapshot()
-	e.endLease(s, time.Now())
+	e.endLease(s, time.Now(), false)
 	e.unregister(s)
 	s.part.destroys++
 	if e.waiting > 0 {

@@ -26,19 +26,6 @@ const (
 	EnterRevoked             // the lease was revoked or reclaimed
 )
 
-// EndReason records why a slot's last lease ended without a release.
-//
-// Deprecated: the lease word itself records a revocation (so that a
-// revocation that lost its race with a release cannot mark that lease, or
-// the next one, as revoked); nothing uses EndReason any more.
-type EndReason int32
-
-// End reasons.
-const (
-	EndReleased EndReason = iota
-	EndRevoked
-)
-
 type leaseWord struct{ v atomic.Uint64 }
 
 func pack(gen uint64, st uint64) uint64 { return gen<<genShift | st }
@@ -146,8 +133,9 @@ func (s *Slot[R]) ForceEnd(gen uint64) bool {
 	}
 }
 
-// Busy reports whether the lease gen has a call in flight.
+// Busy reports whether the lease gen has a call in flight, revoked or not.
 func (s *Slot[R]) Busy(gen uint64) bool {
 	v := s.word.v.Load()
-	return v>>genShift == gen && v&stMask != stHeld
+	st := v & stMask
+	return v>>genShift == gen && (st == stBusy || st == stRevoking)
 }
