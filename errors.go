@@ -64,6 +64,7 @@ type Holder struct {
 	Oldest   time.Duration // age of the oldest of them
 }
 
+// Error describes the refusal and who holds the partition's connections.
 func (e *AcquireError) Error() string {
 	var b strings.Builder
 	b.WriteString(strings.TrimPrefix(e.Err.Error(), "poolguard: "))

@@ -78,6 +78,7 @@ const (
 
 var reasonNames = [...]string{"", "closed", "paused", "queue_full", "deadline", "timeout", "canceled"}
 
+// String returns the reason's name as used in statistics.
 func (r Reason) String() string { return reasonNames[r] }
 
 // Reasons lists every refusal reason, in order.
