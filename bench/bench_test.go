@@ -79,6 +79,9 @@ var (
 			c.StackDepth = -1
 		})
 	}}
+	poolguardNoStack = poolKind{"poolguard-nostack", func(ctx context.Context) (pool, error) {
+		return openPoolguard(ctx, func(c *poolguard.Config) { c.StackDepth = -1 })
+	}}
 	pgxpoolKind = poolKind{"pgxpool", openPgxpool}
 	sqlKind     = poolKind{"database_sql", openSQL}
 )
@@ -221,9 +224,11 @@ func warm(ctx context.Context, p pool) error {
 
 // BenchmarkAcquireRelease measures acquiring a connection and releasing it
 // at once, without a query: the pool's own overhead, and its behaviour under
-// contention when more goroutines than connections compete.
+// contention when more goroutines than connections compete. poolguard runs
+// with its defaults, with leak tracking by finalizer but no stacks
+// (StackDepth -1), and with no tracking at all.
 func BenchmarkAcquireRelease(b *testing.B) {
-	kinds := []poolKind{poolguardTracked, poolguardUntracked, pgxpoolKind, sqlKind}
+	kinds := []poolKind{poolguardTracked, poolguardNoStack, poolguardUntracked, pgxpoolKind, sqlKind}
 	withPools(b, kinds, func(b *testing.B, p pool) {
 		for _, g := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
@@ -328,8 +333,8 @@ func p99(ds []time.Duration) time.Duration {
 // pool's bookkeeping add to an acquire, so that the reading of the pool
 // benchmarks can be checked on any machine: a clock read, recording the
 // caller's stack at several depths (from a stack deeper than the deepest
-// recording), arming and disarming a finalizer, and the runtime.AddCleanup
-// alternative to it.
+// recording), arming and disarming a finalizer on a new handle, and the
+// runtime.AddCleanup alternative to it.
 func BenchmarkCost(b *testing.B) {
 	b.Run("op=time.Now", func(b *testing.B) {
 		b.ReportAllocs()
@@ -350,23 +355,35 @@ func BenchmarkCost(b *testing.B) {
 			})
 		})
 	}
-	type handle struct{ _ [4]uintptr } // the size of a lease handle
-	b.Run("op=runtime.SetFinalizer", func(b *testing.B) {
+	// Each acquire arms the finalizer of a new handle, so these do too; op=new
+	// is the allocation alone, to subtract.
+	type handle struct{ _ [4]*byte } // the size and kind of a lease handle
+	var sink *handle
+	b.Run("op=new", func(b *testing.B) {
 		b.ReportAllocs()
-		h := new(handle)
 		for b.Loop() {
+			sink = new(handle)
+		}
+	})
+	b.Run("op=new+runtime.SetFinalizer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h := new(handle)
 			runtime.SetFinalizer(h, func(*handle) {})
 			runtime.SetFinalizer(h, nil)
+			sink = h
 		}
 	})
-	b.Run("op=runtime.AddCleanup", func(b *testing.B) {
+	b.Run("op=new+runtime.AddCleanup", func(b *testing.B) {
 		b.ReportAllocs()
-		h := new(handle)
 		for b.Loop() {
+			h := new(handle)
 			c := runtime.AddCleanup(h, func(int) {}, 0)
 			c.Stop()
+			sink = h
 		}
 	})
+	_ = sink
 }
 
 // nest calls fn from depth frames further down the stack.
