@@ -66,7 +66,7 @@ type Config struct {
 	Partitions []PartitionConfig
 
 	// StackDepth is how many frames of the acquiring stack each lease
-	// records. Zero means 16; -1 records none (call sites then read
+	// records. Zero means 8; -1 records none (call sites then read
 	// "unknown"). Recording costs time on every acquire: see
 	// docs/benchmarks.md.
 	StackDepth int
@@ -126,7 +126,7 @@ const (
 	defaultHealthCheckPeriod = time.Minute
 	defaultPingAfterIdle     = time.Second
 	defaultSuspectAfter      = time.Minute
-	defaultStackDepth        = 16
+	defaultStackDepth        = 8
 	defaultCloseTimeout      = 5 * time.Second
 	defaultWaitingPerConn    = 10
 )
@@ -145,7 +145,7 @@ const (
 //	pool_ping_after_idle         PingAfterIdle (default 1s)
 //	pool_suspect_after           SuspectAfter (default 1m)
 //	pool_max_hold                MaxHold
-//	pool_stack_depth             StackDepth (default 16)
+//	pool_stack_depth             StackDepth (default 8)
 //
 // Durations use time.ParseDuration's syntax ("90s", "1h").
 func ParseConfig(connString string) (*Config, error) {
