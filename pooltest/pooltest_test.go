@@ -1,0 +1,170 @@
+package pooltest_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/pooltest"
+)
+
+// ctxFor returns a context that ends with the test, or after a minute.
+func ctxFor(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// outside runs a counting query on a connection of its own to the pool's
+// database, not the pool under test.
+func outside(t *testing.T, pool *poolguard.Pool, sql string, args ...any) int {
+	t.Helper()
+	ctx := ctxFor(t)
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCleanTestPasses(t *testing.T) {
+	t.Parallel()
+	ft := newFakeT(t)
+	ft.run(func() {
+		pool := pooltest.New(ft)
+		ctx := ctxFor(t)
+		if err := pool.WithTx(ctx, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "CREATE TABLE t (x int)")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Released by another goroutine while the check waits.
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			c.Release()
+		}()
+	})
+	ft.finish()
+	if ft.Failed() {
+		t.Fatalf("a clean test failed:\n%s", ft.report())
+	}
+}
+
+func TestLeakedLeaseFails(t *testing.T) {
+	t.Parallel()
+	ft := newFakeT(t)
+	var c *poolguard.Conn
+	ft.run(func() {
+		pool := pooltest.New(ft, pooltest.Grace(0))
+		var err error
+		c, err = pool.Acquire(ctxFor(t)) // leaked: the mark for acquireLine
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	ft.finish()
+	mustContain(t, "failure", ft.report(),
+		"1 connection still held at the end of the test",
+		`partition "default", held `,
+		"pooltest_test.TestLeakedLeaseFails",
+		acquireLine(t, "pooltest_test.go", "// leaked: the mark for acquireLine"))
+	if strings.Contains(ft.report(), "testing.tRunner") {
+		t.Errorf("the stack is not trimmed to the test's code:\n%s", ft.report())
+	}
+	c.Release() // after the check: the lease was revoked at Close
+}
+
+func TestIdleInTransactionFails(t *testing.T) {
+	t.Parallel()
+	ft := newFakeT(t)
+	var c *poolguard.Conn
+	ft.run(func() {
+		pool := pooltest.New(ft, pooltest.Grace(0))
+		ctx := ctxFor(t)
+		var err error
+		if c, err = pool.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Begin(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ft.finish()
+	mustContain(t, "failure", ft.report(), "in_transaction", "left idle in transaction on the server")
+	c.Release()
+}
+
+func TestProvenLeakFails(t *testing.T) {
+	t.Parallel()
+	ft := newFakeT(t)
+	ft.run(func() {
+		pool := pooltest.New(ft)
+		ctx := ctxFor(t)
+		var escaped *poolguard.Conn
+		if err := pool.With(ctx, func(c *poolguard.Conn) error {
+			escaped = c
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := escaped.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrReleased) {
+			t.Fatalf("use after the scope: got %v, want ErrReleased", err)
+		}
+	})
+	ft.finish()
+	mustContain(t, "failure", ft.report(), "1 leak proven during the test", "scope_escaped", `partition "default"`,
+		"pooltest_test.TestProvenLeakFails")
+}
+
+// TestOwnPool checks NoLeaks on a pool the test made itself: without a
+// Recorder it counts proven leaks, with one it shows their stacks.
+func TestOwnPool(t *testing.T) {
+	t.Parallel()
+	base := pooltest.New(t)
+	for _, withRecorder := range []bool{false, true} {
+		ft := newFakeT(t)
+		cfg := base.Config()
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.CloseTimeout = time.Millisecond
+		var opts []pooltest.Option
+		if withRecorder {
+			rec := &pooltest.Recorder{}
+			cfg.OnLeak = rec.Record
+			opts = append(opts, pooltest.Events(rec))
+		}
+		pool, err := poolguard.New(ctxFor(t), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ft.run(func() {
+			pooltest.NoLeaks(ft, pool, opts...)
+			if _, err := pool.Acquire(ctxFor(t)); err != nil { // leaked until Close
+				t.Fatal(err)
+			}
+			pool.Close() // revokes the lease and reports it as a proven leak
+		})
+		ft.finish()
+		mustContain(t, "failure", ft.report(), "1 leak proven during the test")
+		if withRecorder {
+			mustContain(t, "failure", ft.report(), "open_at_close", acquireLine(t, "pooltest_test.go", "// leaked until Close"))
+		} else {
+			mustContain(t, "failure", ft.report(), "no stacks")
+		}
+	}
+}
