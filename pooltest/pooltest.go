@@ -180,22 +180,30 @@ func VerifyTestMain(m *testing.M, pools ...*poolguard.Pool) {
 	os.Exit(verifyMain(m.Run, pools, os.Stderr, true))
 }
 
-func verifyMain(run func() int, pools []*poolguard.Pool, w io.Writer, goroutines bool) int {
+// verifyMain is VerifyTestMain with its effects on the process made
+// optional: final stops the shared server and checks for leaked
+// goroutines, which only the last thing a test binary does may.
+func verifyMain(run func() int, pools []*poolguard.Pool, w io.Writer, final bool) int {
 	checks := make([]*check, len(pools))
 	for i, p := range pools {
 		checks[i] = newCheck(p, buildOptions(nil))
 	}
 	code := run()
 	for i, c := range checks {
-		if msg := c.run(); msg != "" && code == 0 {
-			fmt.Fprintf(w, "pooltest: pool %d of %d after the tests:\n%s\n", i+1, len(pools), msg)
-			code = 1
+		if code == 0 {
+			if msg := c.run(); msg != "" {
+				fmt.Fprintf(w, "pooltest: pool %d of %d, after the tests:\n%s\n", i+1, len(pools), msg)
+				code = 1
+			}
 		}
 		c.st.release()
 		pools[i].Close()
 	}
+	if !final {
+		return code
+	}
 	closeShared()
-	if goroutines && code == 0 {
+	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(w, "goleak: errors on successful test run: %v\n", err)
 			code = 1

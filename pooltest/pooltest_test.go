@@ -168,3 +168,44 @@ func TestOwnPool(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyTestMain(t *testing.T) {
+	t.Parallel()
+	base := pooltest.New(t)
+	for _, tc := range []struct {
+		name     string
+		leak     bool
+		testCode int
+		want     int
+		output   string
+	}{
+		{"clean", false, 0, 0, ""},
+		{"leak", true, 0, 1, "pooltest: pool 1 of 1, after the tests:\npooltest: 1 connection still held"},
+		{"failed tests", false, 1, 1, ""},
+	} {
+		cfg := base.Config()
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.CloseTimeout = time.Millisecond
+		pool, err := poolguard.New(ctxFor(t), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		got := pooltest.VerifyMain(func() int {
+			if tc.leak {
+				if _, err := pool.Acquire(ctxFor(t)); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := pool.Exec(ctxFor(t), "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			return tc.testCode
+		}, []*poolguard.Pool{pool}, &out, false)
+		if got != tc.want || !strings.HasPrefix(out.String(), tc.output) || (tc.output == "") != (out.Len() == 0) {
+			t.Errorf("%s: exit code %d, output:\n%s\nwant exit code %d, output starting %q", tc.name, got, out.String(), tc.want, tc.output)
+		}
+		if st := pool.Stats().Total(); st.InUse != 0 || st.Idle != 0 {
+			t.Errorf("%s: the pool was not closed: %d in use, %d idle", tc.name, st.InUse, st.Idle)
+		}
+	}
+}
