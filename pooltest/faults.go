@@ -304,18 +304,24 @@ func (fs *Faults) terminate(ctx context.Context, f Fault, partition string, pid 
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 		defer cancel()
 		defer admin.Close(ctx)
-		when, err := waitAndTerminate(ctx, admin, pid, before)
+		when, err := waitForStatement(ctx, admin, pid, before)
+		if err == nil {
+			// Recorded first, so that whoever sees the backend gone sees
+			// the record too.
+			fs.st.fired("%s fired: backend %d terminated %s %s on partition %q", f, pid, when, quoteSQL(sql), partition)
+			_, err = admin.Exec(ctx, "SELECT pg_terminate_backend($1, $2)", int64(pid), adminTimeout.Milliseconds())
+		}
 		if err != nil {
 			fs.st.fired("%s fired on backend %d but could not terminate it: %v", f, pid, err)
-			return
 		}
-		fs.st.fired("%s fired: backend %d terminated %s %s on partition %q", f, pid, when, quoteSQL(sql), partition)
 	}()
 	return nil
 }
 
-func waitAndTerminate(ctx context.Context, admin *pgx.Conn, pid uint32, before *time.Time) (string, error) {
-	when := "during"
+// waitForStatement waits until the server shows that backend pid started
+// a statement after the one that started at before, and reports whether
+// it is running ("during") or already over ("just after").
+func waitForStatement(ctx context.Context, admin *pgx.Conn, pid uint32, before *time.Time) (string, error) {
 	for {
 		var state string
 		var start *time.Time
@@ -326,20 +332,16 @@ func waitAndTerminate(ctx context.Context, admin *pgx.Conn, pid uint32, before *
 		if err != nil {
 			return "", err
 		}
-		if started := start != nil && (before == nil || !start.Equal(*before)); started {
-			if state != "active" {
-				when = "just after"
+		if start != nil && (before == nil || !start.Equal(*before)) {
+			if state == "active" {
+				return "during", nil
 			}
-			break
+			return "just after", nil
 		}
 		if err := sleep(ctx, pollInterval); err != nil {
 			return "", err
 		}
 	}
-	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1, $2)", int64(pid), adminTimeout.Milliseconds()); err != nil {
-		return "", err
-	}
-	return when, nil
 }
 
 // quoteSQL names a statement in a message: its first line, shortened.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -108,7 +107,8 @@ func TestDelay(t *testing.T) {
 
 func TestTerminateDuringQuery(t *testing.T) {
 	t.Parallel()
-	pool := pooltest.New(t, pooltest.WithFaults(pooltest.Terminate("pg_sleep")))
+	pool := pooltest.New(t)
+	faults := pooltest.Inject(t, pool, pooltest.Terminate("pg_sleep"))
 	ctx := ctxFor(t)
 	var pid uint32
 	err := pool.With(ctx, func(c *poolguard.Conn) error {
@@ -123,8 +123,35 @@ func TestTerminateDuringQuery(t *testing.T) {
 	if n := outside(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pid)); n != 0 {
 		t.Errorf("backend %d is still there", pid)
 	}
+	if fired := faults.Fired(); len(fired) != 1 || !strings.Contains(fired[0], "terminated during") {
+		t.Errorf("Fired() = %q, want one termination during the statement", fired)
+	}
 	if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("the pool did not replace the terminated connection: %v", err)
+	}
+}
+
+// TestTerminateAfterFastQuery checks the other case of Terminate: a
+// statement over before the server showed it running is not interrupted,
+// but its backend is terminated just after, so the next call fails.
+func TestTerminateAfterFastQuery(t *testing.T) {
+	t.Parallel()
+	pool := pooltest.New(t)
+	faults := pooltest.Inject(t, pool, pooltest.Terminate("SELECT 1"))
+	ctx := ctxFor(t)
+	err := pool.With(ctx, func(c *poolguard.Conn) error {
+		_, _ = c.Exec(ctx, "SELECT 1") // fails only if terminated in time
+		for outside(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(c.PID())) > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_, err := c.Exec(ctx, "SELECT 2")
+		return err
+	})
+	if err == nil {
+		t.Fatal("a statement on a terminated backend succeeded")
+	}
+	if fired := faults.Fired(); len(fired) != 1 || !strings.Contains(fired[0], "terminated") {
+		t.Errorf("Fired() = %q, want one termination", fired)
 	}
 }
 
@@ -155,11 +182,9 @@ func TestFillQueue(t *testing.T) {
 // that fired, and that faults stay in their own pool and test.
 func TestFaultsListedOnFailure(t *testing.T) {
 	t.Parallel()
-	var wg sync.WaitGroup
-	var faulty, clean *fakeT
 	t.Run("faulty", func(t *testing.T) {
 		t.Parallel()
-		faulty = newFakeT(t)
+		faulty := newFakeT(t)
 		faulty.run(func() {
 			pool := pooltest.New(faulty, pooltest.Grace(0), pooltest.WithFaults(pooltest.FailQuery("", nil).Times(-1)))
 			for range 3 {
@@ -174,7 +199,7 @@ func TestFaultsListedOnFailure(t *testing.T) {
 	})
 	t.Run("clean", func(t *testing.T) {
 		t.Parallel()
-		clean = newFakeT(t)
+		clean := newFakeT(t)
 		clean.run(func() {
 			pool := pooltest.New(clean)
 			for range 3 {
@@ -188,7 +213,6 @@ func TestFaultsListedOnFailure(t *testing.T) {
 			t.Errorf("a leak of another test reached this one:\n%s", clean.report())
 		}
 	})
-	wg.Wait()
 }
 
 func TestInvalidFaults(t *testing.T) {

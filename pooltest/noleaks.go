@@ -14,13 +14,15 @@ import (
 	"github.com/poolguard/poolguard"
 )
 
-// An Option configures NoLeaks, New or VerifyTestMain.
+// An Option configures New or NoLeaks. Grace, Events and NoServerCheck
+// apply to both; FreshDatabase, Configure and WithFaults to New only.
 type Option func(*options)
 
 type options struct {
 	grace     time.Duration
 	recorder  *Recorder
 	noServer  bool
+	freshDB   bool
 	faults    []Fault
 	configure []func(*poolguard.Config)
 }
@@ -115,10 +117,9 @@ func (f *findings) clean() bool {
 	return len(f.leases) == 0 && f.proven == 0 && len(f.idleTx) == 0 && f.err == nil
 }
 
-// settled reports whether waiting longer cannot change the verdict: there
-// are no leases to wait for and the recorder has every proven leak.
-func (f *findings) settled(hasRecorder bool) bool {
-	return len(f.leases) == 0 && len(f.idleTx) == 0 && (!hasRecorder || int64(len(f.events)) >= f.proven)
+// settled reports whether waiting longer cannot make the pool clean.
+func (f *findings) settled() bool {
+	return f.proven > 0 && len(f.leases) == 0 && len(f.idleTx) == 0 && f.err == nil
 }
 
 type idleBackend struct {
@@ -128,9 +129,11 @@ type idleBackend struct {
 }
 
 // run waits up to the grace period for the pool to be clean and returns a
-// failure message, or "" if it is clean.
+// failure message, or "" if it is clean. Events of leaks already proven
+// are on their way: it waits longer for those, so that the message has
+// their stacks.
 func (c *check) run() string {
-	deadline := time.Now().Add(c.o.grace)
+	start := time.Now()
 	var admin *pgx.Conn
 	defer func() {
 		if admin != nil {
@@ -148,16 +151,22 @@ func (c *check) run() string {
 				f.idleTx, admin, f.err = c.idleInTx(admin, pids)
 			}
 		}
-		if f.clean() || (f.settled(c.o.recorder != nil) && f.err == nil) || !time.Now().Before(deadline) {
-			break
+		waited := time.Since(start)
+		eventsDue := c.o.recorder != nil && int64(len(f.events)) < f.proven
+		switch {
+		case f.clean(), f.settled() && !eventsDue,
+			waited >= c.o.grace && (!eventsDue || waited >= eventWait):
+			if f.clean() {
+				return ""
+			}
+			return c.message(&f)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if f.clean() {
-		return ""
-	}
-	return c.message(&f)
 }
+
+// eventWait bounds the wait for the events of leaks already counted.
+const eventWait = 10 * time.Second
 
 // pids returns the backends of the pool: those that ran a statement while
 // the check was installed, and those of the leases still held.

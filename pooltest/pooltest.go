@@ -13,11 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/pgtemp"
 )
+
+// FreshDatabase has New create a database for the test, rather than a
+// schema on a shared database: for tests of what a schema does not
+// isolate, such as extensions or database-wide statistics. It costs some
+// hundreds of milliseconds more per test.
+func FreshDatabase() Option { return func(o *options) { o.freshDB = true } }
 
 // WithFaults injects faults into the pool that New returns, as Inject does.
 func WithFaults(faults ...Fault) Option {
@@ -31,10 +38,10 @@ func Configure(fn func(*poolguard.Config)) Option {
 	return func(o *options) { o.configure = append(o.configure, fn) }
 }
 
-// New returns a pool on a database of its own, created for the test on a
-// throw-away PostgreSQL server, so that tests calling New may run in
-// parallel. The pool is closed and the database dropped when the test
-// ends; NoLeaks is registered first, so a connection the test leaks fails
+// New returns a pool for the test on a throw-away PostgreSQL server, whose
+// connections use a schema of the test's own (search_path), so that tests
+// calling New may run in parallel (see FreshDatabase for a database of its
+// own). The pool is closed and the schema dropped when the test ends; NoLeaks is registered first, so a connection the test leaks fails
 // it, with the stack that acquired it.
 //
 // The server is started by the first call in the test binary and shared by
@@ -59,21 +66,16 @@ func New(t testing.TB, opts ...Option) *poolguard.Pool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	db := databaseName(t.Name())
-	dsn, err := srv.CreateDatabase(ctx, db)
+	dsn, schema, err := isolate(ctx, t, srv, o.freshDB)
 	if err != nil {
-		t.Fatalf("pooltest: create the test's database: %v", err)
+		t.Fatalf("pooltest: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-		defer cancel()
-		if err := srv.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
-			t.Logf("pooltest: drop the test's database: %v", err)
-		}
-	})
 	cfg, err := poolguard.ParseConfig(dsn)
 	if err != nil {
 		t.Fatalf("pooltest: %v", err)
+	}
+	if schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	}
 	cfg.MaxConns = 4
 	cfg.CloseTimeout = 100 * time.Millisecond
@@ -115,11 +117,56 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var dbSeq atomic.Int64
+// isolate gives the test a schema of its own on srv's database, or a
+// database of its own if fresh, dropped when the test ends. It returns the
+// URL to connect to and the schema to put on the search path, if any.
+func isolate(ctx context.Context, t testing.TB, srv *pgtemp.Server, fresh bool) (dsn, schema string, err error) {
+	name := uniqueName(t.Name())
+	if fresh {
+		if dsn, err = srv.CreateDatabase(ctx, name); err != nil {
+			return "", "", fmt.Errorf("create the test's database: %w", err)
+		}
+		t.Cleanup(func() {
+			dropAfter(t, func(ctx context.Context) error { return srv.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+		})
+		return dsn, "", nil
+	}
+	dsn = srv.DSN()
+	if err := execOn(ctx, dsn, "CREATE SCHEMA "+name); err != nil {
+		return "", "", fmt.Errorf("create the test's schema: %w", err)
+	}
+	t.Cleanup(func() {
+		dropAfter(t, func(ctx context.Context) error { return execOn(ctx, dsn, "DROP SCHEMA IF EXISTS "+name+" CASCADE") })
+	})
+	return dsn, name, nil
+}
 
-// databaseName derives a database name, unique to the process, from a
-// test's name.
-func databaseName(test string) string {
+// dropAfter runs drop, which removes what isolate created, and logs its
+// failure: the server removes it anyway when it stops.
+func dropAfter(t testing.TB, drop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := drop(ctx); err != nil {
+		t.Logf("pooltest: remove the test's schema or database: %v", err)
+	}
+}
+
+// execOn runs sql on a connection of its own to dsn.
+func execOn(ctx context.Context, dsn, sql string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+var nameSeq atomic.Int64
+
+// uniqueName derives a schema or database name, unique to the process,
+// from a test's name.
+func uniqueName(test string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(test) {
 		switch {
@@ -133,7 +180,7 @@ func databaseName(test string) string {
 	if len(name) > 32 {
 		name = name[:32]
 	}
-	return fmt.Sprintf("pooltest_%s_%d_%d", name, os.Getpid(), dbSeq.Add(1))
+	return fmt.Sprintf("pooltest_%s_%d_%d", name, os.Getpid(), nameSeq.Add(1))
 }
 
 // shared is the server that New starts on first use.

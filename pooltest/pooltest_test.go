@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -191,9 +192,10 @@ func TestVerifyTestMain(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out strings.Builder
+		var leaked *poolguard.Conn // kept reachable, so that the leak is a held lease
 		got := pooltest.VerifyMain(func() int {
 			if tc.leak {
-				if _, err := pool.Acquire(ctxFor(t)); err != nil {
+				if leaked, err = pool.Acquire(ctxFor(t)); err != nil {
 					t.Fatal(err)
 				}
 			} else if _, err := pool.Exec(ctxFor(t), "SELECT 1"); err != nil {
@@ -201,6 +203,7 @@ func TestVerifyTestMain(t *testing.T) {
 			}
 			return tc.testCode
 		}, []*poolguard.Pool{pool}, &out, false)
+		runtime.KeepAlive(leaked)
 		if got != tc.want || !strings.HasPrefix(out.String(), tc.output) || (tc.output == "") != (out.Len() == 0) {
 			t.Errorf("%s: exit code %d, output:\n%s\nwant exit code %d, output starting %q", tc.name, got, out.String(), tc.want, tc.output)
 		}
