@@ -147,8 +147,8 @@ func (c *check) run() string {
 			f.events = c.o.recorder.proven(c.recorded)
 		}
 		if !c.o.noServer {
-			if pids := c.pids(f.leases); len(pids) > 0 {
-				f.idleTx, admin, f.err = c.idleInTx(admin, pids)
+			if pids, seen := c.backends(f.leases); len(pids) > 0 {
+				f.idleTx, admin, f.err = c.idleInTx(admin, pids, seen)
 			}
 		}
 		waited := time.Since(start)
@@ -168,19 +168,23 @@ func (c *check) run() string {
 // eventWait bounds the wait for the events of leaks already counted.
 const eventWait = 10 * time.Second
 
-// pids returns the backends of the pool: those that ran a statement while
-// the check was installed, and those of the leases still held.
-func (c *check) pids(leases []poolguard.LeaseInfo) []int64 {
-	pids := c.st.backends()
+// backends returns the backends of the pool, and when each was first seen:
+// those that ran a statement while the check was installed, and those of
+// the leases still held.
+func (c *check) backends(leases []poolguard.LeaseInfo) ([]int64, []time.Time) {
+	pids, seen := c.st.backends()
 	for _, l := range leases {
 		pids = append(pids, int64(l.PID))
+		seen = append(seen, time.Now())
 	}
-	return pids
+	return pids, seen
 }
 
 // idleInTx returns the backends among pids that the server shows idle in
-// a transaction, in the pool's database. It connects admin if needed.
-func (c *check) idleInTx(admin *pgx.Conn, pids []int64) ([]idleBackend, *pgx.Conn, error) {
+// a transaction. A backend that started after its PID was seen is another
+// process that reused the PID, and is left out (with a minute's margin
+// for the clocks of a remote server). It connects admin if needed.
+func (c *check) idleInTx(admin *pgx.Conn, pids []int64, seen []time.Time) ([]idleBackend, *pgx.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	if admin == nil {
@@ -189,10 +193,11 @@ func (c *check) idleInTx(admin *pgx.Conn, pids []int64) ([]idleBackend, *pgx.Con
 			return nil, nil, fmt.Errorf("connect to the server: %w", err)
 		}
 	}
-	rows, err := admin.Query(ctx, `SELECT pid, coalesce(application_name, ''), coalesce(extract(epoch FROM now() - xact_start), 0)
-		FROM pg_stat_activity
-		WHERE pid = ANY($1) AND datname = current_database() AND state LIKE 'idle in transaction%'
-		ORDER BY pid`, pids)
+	rows, err := admin.Query(ctx, `SELECT a.pid, coalesce(a.application_name, ''), coalesce(extract(epoch FROM now() - a.xact_start), 0)
+		FROM pg_stat_activity a JOIN unnest($1::int[], $2::timestamptz[]) AS p(pid, seen)
+			ON a.pid = p.pid AND a.backend_start <= p.seen + interval '1 minute'
+		WHERE a.datname = current_database() AND a.state LIKE 'idle in transaction%'
+		ORDER BY a.pid`, pids, seen)
 	if err != nil {
 		return nil, admin, fmt.Errorf("query pg_stat_activity: %w", err)
 	}

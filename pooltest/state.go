@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,7 +21,7 @@ type state struct {
 	refs int // guarded by registry.mu
 
 	mu     sync.Mutex
-	pids   map[uint32]bool // backends that ran a statement for the pool
+	pids   map[uint32]time.Time // backends that ran a statement for the pool, when first seen
 	faults *Faults
 	log    []string // faults that fired
 }
@@ -40,7 +41,7 @@ func track(pool *poolguard.Pool) *state {
 		if registry.states == nil {
 			registry.states = map[*poolguard.Pool]*state{}
 		}
-		st = &state{pool: pool, pids: map[uint32]bool{}}
+		st = &state{pool: pool, pids: map[uint32]time.Time{}}
 		registry.states[pool] = st
 		hook.SetFaults(pool, st)
 	}
@@ -92,14 +93,16 @@ func (st *state) firedText() string {
 	return "pooltest: faults that fired during the test:\n\t" + strings.Join(log, "\n\t")
 }
 
-func (st *state) backends() []int64 {
+// backends returns the backends that ran a statement for the pool, and
+// when each was first seen.
+func (st *state) backends() (pids []int64, seen []time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := make([]int64, 0, len(st.pids))
-	for pid := range st.pids {
-		out = append(out, int64(pid))
+	for pid, t := range st.pids {
+		pids = append(pids, int64(pid))
+		seen = append(seen, t)
 	}
-	return out
+	return pids, seen
 }
 
 // bypass marks the context of pooltest's own acquires (FillQueue), which
@@ -119,7 +122,9 @@ func (st *state) Acquire(ctx context.Context, partition string) error {
 // Call implements hook.Faults.
 func (st *state) Call(ctx context.Context, partition string, pid uint32, sql string) error {
 	st.mu.Lock()
-	st.pids[pid] = true
+	if _, ok := st.pids[pid]; !ok {
+		st.pids[pid] = time.Now()
+	}
 	fs := st.faults
 	st.mu.Unlock()
 	if fs != nil && !bypassed(ctx) {
