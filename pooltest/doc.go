@@ -9,15 +9,18 @@
 // the age of the lease and the stack that acquired it:
 //
 //	func TestSync(t *testing.T) {
-//		pool := pooltest.New(t) // a pool on a database of its own, NoLeaks included
+//		pool := pooltest.New(t) // a pool on a schema of its own, NoLeaks included
 //		if err := syncUserData(ctx, pool, badUserID); err == nil {
 //			t.Fatal("want a validation error")
 //		}
 //	}
 //
-// New gives each test a pool on a fresh database of a throw-away PostgreSQL
-// server (package pgtemp), so that tests may run in parallel; VerifyTestMain
-// checks the pools a whole package shares and stops that server.
+// New gives each test a pool on a fresh schema (or database) of a
+// throw-away PostgreSQL server (package pgtemp), so that tests may run in
+// parallel. NoLeaks also checks a pool of your own; set a Recorder as its
+// OnLeak for the stacks of leaks the pool proved and took back during the
+// test. VerifyTestMain checks the pools a whole package shares, stops the
+// server and looks for leaked goroutines.
 //
 // Faults make the error paths run for real, in the pool under test only:
 // FailAcquire fails an acquire, FailQuery fails a statement before it is

@@ -29,7 +29,7 @@ const (
 
 // A Fault describes one fault to inject into a pool's calls. Build it with
 // FailAcquire, FailQuery, Delay or Terminate, narrow it with On, After and
-// Times, and install it with Inject or the Faults option of New.
+// Times, and install it with Inject or the WithFaults option of New.
 //
 // A fault counts the calls it matches; it fires on the first one after the
 // number given to After, and then on as many as Times allows (one by
@@ -196,6 +196,9 @@ type Faults struct {
 // that is not valid (FailAcquire(0)) fails the test at once.
 func Inject(t testing.TB, pool *poolguard.Pool, faults ...Fault) *Faults {
 	t.Helper()
+	if pool == nil {
+		t.Fatal("pooltest: Inject: the pool is nil")
+	}
 	for _, f := range faults {
 		if err := f.validate(); err != nil {
 			t.Fatal(err)

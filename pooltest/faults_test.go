@@ -233,3 +233,26 @@ func TestInvalidFaults(t *testing.T) {
 		mustContain(t, "failure", ft.report(), tc.want)
 	}
 }
+
+func TestNilPool(t *testing.T) {
+	t.Parallel()
+	for name, call := range map[string]func(testing.TB){
+		"NoLeaks":   func(t testing.TB) { pooltest.NoLeaks(t, nil) },
+		"Inject":    func(t testing.TB) { pooltest.Inject(t, nil, pooltest.FailQuery("", nil)) },
+		"FillQueue": func(t testing.TB) { pooltest.FillQueue(t, nil, "default") },
+	} {
+		ft := newFakeT(t)
+		ft.run(func() { call(ft) })
+		ft.finish()
+		mustContain(t, name, ft.report(), "pooltest: "+name+": the pool is nil")
+	}
+}
+
+func TestFillQueueUnknownPartition(t *testing.T) {
+	t.Parallel()
+	pool := pooltest.New(t)
+	ft := newFakeT(t)
+	ft.run(func() { pooltest.FillQueue(ft, pool, "sync") })
+	ft.finish()
+	mustContain(t, "failure", ft.report(), `the pool has no partition "sync"; it has "default"`)
+}

@@ -78,6 +78,9 @@ func NoServerCheck() Option { return func(o *options) { o.noServer = true } }
 // the pool under test.
 func NoLeaks(t testing.TB, pool *poolguard.Pool, opts ...Option) {
 	t.Helper()
+	if pool == nil {
+		t.Fatal("pooltest: NoLeaks: the pool is nil")
+	}
 	c := newCheck(pool, buildOptions(opts))
 	t.Cleanup(func() {
 		defer c.st.release()

@@ -47,7 +47,9 @@ func Configure(fn func(*poolguard.Config)) Option {
 // The server is started by the first call in the test binary and shared by
 // the tests after it (see package pgtemp; POOLGUARD_DATABASE_URL names an
 // existing server to use instead). It stops when the test binary exits;
-// VerifyTestMain stops it before checking for leaked goroutines.
+// VerifyTestMain stops it before checking for leaked goroutines, which a
+// package using goleak.VerifyTestMain instead would see (the goroutine
+// that waits for the server process).
 //
 // The pool has at most 4 connections and waits at most a tenth of a second
 // at Close for leases still held (NoLeaks has already waited for them);
@@ -233,6 +235,10 @@ func VerifyTestMain(m *testing.M, pools ...*poolguard.Pool) {
 func verifyMain(run func() int, pools []*poolguard.Pool, w io.Writer, final bool) int {
 	checks := make([]*check, len(pools))
 	for i, p := range pools {
+		if p == nil {
+			fmt.Fprintf(w, "pooltest: VerifyTestMain: pool %d of %d is nil\n", i+1, len(pools))
+			return 1
+		}
 		checks[i] = newCheck(p, buildOptions(nil))
 	}
 	code := run()
@@ -264,9 +270,14 @@ func verifyMain(run func() int, pools []*poolguard.Pool, w io.Writer, final bool
 // connection the partition may hold, then parks callers in its wait queue
 // until the queue is at its bound. It returns a function that drains the
 // partition again, which also runs at the end of the test. Faults
-// installed on the pool do not see FillQueue's own acquires.
+// installed on the pool do not see FillQueue's own acquires. A connection
+// of the partition that the test itself releases goes to a parked caller,
+// whose place in the queue is then free.
 func FillQueue(t testing.TB, pool *poolguard.Pool, partition string) (drain func()) {
 	t.Helper()
+	if pool == nil {
+		t.Fatal("pooltest: FillQueue: the pool is nil")
+	}
 	var pt *poolguard.Partition
 	var names []string
 	for _, p := range pool.Partitions() {

@@ -91,24 +91,35 @@ func TestLeakedLeaseFails(t *testing.T) {
 	c.Release() // after the check: the lease was revoked at Close
 }
 
-func TestIdleInTransactionFails(t *testing.T) {
+// TestIdleInTransaction checks both sides of NoLeaks on a lease left in a
+// transaction: the pool's, and the server's unless turned off.
+func TestIdleInTransaction(t *testing.T) {
 	t.Parallel()
-	ft := newFakeT(t)
-	var c *poolguard.Conn
-	ft.run(func() {
-		pool := pooltest.New(ft, pooltest.Grace(0))
-		ctx := ctxFor(t)
-		var err error
-		if c, err = pool.Acquire(ctx); err != nil {
-			t.Fatal(err)
+	for _, serverCheck := range []bool{true, false} {
+		ft := newFakeT(t)
+		opts := []pooltest.Option{pooltest.Grace(0)}
+		if !serverCheck {
+			opts = append(opts, pooltest.NoServerCheck())
 		}
-		if _, err := c.Begin(ctx); err != nil {
-			t.Fatal(err)
+		var c *poolguard.Conn
+		ft.run(func() {
+			pool := pooltest.New(ft, opts...)
+			ctx := ctxFor(t)
+			var err error
+			if c, err = pool.Acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Begin(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+		ft.finish()
+		mustContain(t, "failure", ft.report(), "in_transaction")
+		if got := strings.Contains(ft.report(), "left idle in transaction on the server"); got != serverCheck {
+			t.Errorf("server check %v, but the report mentions the server: %v\n%s", serverCheck, got, ft.report())
 		}
-	})
-	ft.finish()
-	mustContain(t, "failure", ft.report(), "in_transaction", "left idle in transaction on the server")
-	c.Release()
+		c.Release()
+	}
 }
 
 func TestProvenLeakFails(t *testing.T) {
@@ -210,5 +221,33 @@ func TestVerifyTestMain(t *testing.T) {
 		if st := pool.Stats().Total(); st.InUse != 0 || st.Idle != 0 {
 			t.Errorf("%s: the pool was not closed: %d in use, %d idle", tc.name, st.InUse, st.Idle)
 		}
+	}
+}
+
+func TestIsolation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		opts  []pooltest.Option
+		query string
+	}{
+		{"schema", nil, "SELECT current_schema()"},
+		{"database", []pooltest.Option{pooltest.FreshDatabase()}, "SELECT current_database()"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pool := pooltest.New(t, tc.opts...)
+			var name string
+			if err := pool.QueryRow(ctxFor(t), tc.query).Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(name, "pooltest_testisolation_"+tc.name+"_") {
+				t.Errorf("%s = %q, want one of the test's own", tc.query, name)
+			}
+			// The same table as every other test's, without conflict.
+			if _, err := pool.Exec(ctxFor(t), "CREATE TABLE users (id int)"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
