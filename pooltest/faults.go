@@ -186,7 +186,10 @@ type Faults struct {
 
 	mu    sync.Mutex
 	rules []*rule
-	wg    sync.WaitGroup // terminations in progress
+
+	wg     sync.WaitGroup  // terminations in progress
+	done   context.Context // ends when the faults are removed
+	remove context.CancelFunc
 }
 
 // Inject installs faults on pool, replacing any it had, for the rest of the
@@ -205,12 +208,14 @@ func Inject(t testing.TB, pool *poolguard.Pool, faults ...Fault) *Faults {
 		}
 	}
 	fs := &Faults{st: track(pool), admin: adminConfig(pool)}
+	fs.done, fs.remove = context.WithCancel(context.Background())
 	for _, f := range faults {
 		fs.rules = append(fs.rules, &rule{Fault: f})
 	}
 	fs.st.setFaults(fs)
 	t.Cleanup(func() {
 		fs.st.setFaults(nil)
+		fs.remove() // a termination still waiting for its statement gives up
 		fs.wg.Wait()
 		if t.Failed() {
 			if fired := fs.st.firedText(); fired != "" {
@@ -269,12 +274,8 @@ func (fs *Faults) call(ctx context.Context, partition string, pid uint32, sql st
 	}
 	fs.mu.Unlock()
 	if delay > 0 {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return fmt.Errorf("pooltest: statement delayed by a fault: %w", context.Cause(ctx))
+		if err := sleep(ctx, delay); err != nil {
+			return fmt.Errorf("pooltest: statement delayed by a fault: %w", err)
 		}
 	}
 	switch {
@@ -304,9 +305,9 @@ func (fs *Faults) terminate(ctx context.Context, f Fault, partition string, pid 
 	fs.wg.Add(1)
 	go func() {
 		defer fs.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		ctx, cancel := context.WithTimeout(fs.done, adminTimeout)
 		defer cancel()
-		defer admin.Close(ctx)
+		defer admin.Close(context.Background())
 		when, err := waitForStatement(ctx, admin, pid, before)
 		if err == nil {
 			// Recorded first, so that whoever sees the backend gone sees

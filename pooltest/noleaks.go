@@ -47,7 +47,9 @@ func Grace(d time.Duration) Option { return func(o *options) { o.grace = max(d, 
 
 // Events has NoLeaks report, with their stacks, the proven leaks that r
 // recorded during the test. Without it NoLeaks still fails on them, from
-// the pool's counters, but can say only how many there were.
+// the pool's counters, but can say only how many there were. r must be
+// the pool's OnLeak (or be called by it): NoLeaks waits a few seconds for
+// the events of leaks the pool counted.
 func Events(r *Recorder) Option { return func(o *options) { o.recorder = r } }
 
 // NoServerCheck turns off the server side of NoLeaks: the search of

@@ -32,8 +32,8 @@ func WithFaults(faults ...Fault) Option {
 }
 
 // Configure has New call fn on the pool's configuration before creating
-// the pool, to set partitions or limits. The connection settings and
-// OnLeak are New's: an OnLeak set by fn is called too.
+// the pool, to set partitions or limits. An OnLeak set by fn is called
+// after the Recorder that New sets for NoLeaks.
 func Configure(fn func(*poolguard.Config)) Option {
 	return func(o *options) { o.configure = append(o.configure, fn) }
 }
@@ -41,8 +41,9 @@ func Configure(fn func(*poolguard.Config)) Option {
 // New returns a pool for the test on a throw-away PostgreSQL server, whose
 // connections use a schema of the test's own (search_path), so that tests
 // calling New may run in parallel (see FreshDatabase for a database of its
-// own). The pool is closed and the schema dropped when the test ends; NoLeaks is registered first, so a connection the test leaks fails
-// it, with the stack that acquired it.
+// own). The pool is closed and the schema dropped when the test ends.
+// NoLeaks is registered first, so a connection the test leaks fails it,
+// with the stack that acquired it.
 //
 // The server is started by the first call in the test binary and shared by
 // the tests after it (see package pgtemp; POOLGUARD_DATABASE_URL names an
@@ -57,11 +58,6 @@ func Configure(fn func(*poolguard.Config)) Option {
 func New(t testing.TB, opts ...Option) *poolguard.Pool {
 	t.Helper()
 	o := buildOptions(opts)
-	for _, f := range o.faults {
-		if err := f.validate(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	srv, err := sharedServer()
 	if err != nil {
 		t.Fatalf("pooltest: start a PostgreSQL server: %v", err)
