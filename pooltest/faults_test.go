@@ -120,9 +120,7 @@ func TestTerminateDuringQuery(t *testing.T) {
 	if err == nil || (errors.As(err, &pgErr) && pgErr.Code != "57P01") {
 		t.Fatalf("statement on a terminated backend: got %v, want a broken connection", err)
 	}
-	if n := outside(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pid)); n != 0 {
-		t.Errorf("backend %d is still there", pid)
-	}
+	waitGone(t, pool, pid)
 	if fired := faults.Fired(); len(fired) != 1 || !strings.Contains(fired[0], "terminated during") {
 		t.Errorf("Fired() = %q, want one termination during the statement", fired)
 	}
@@ -141,9 +139,7 @@ func TestTerminateAfterFastQuery(t *testing.T) {
 	ctx := ctxFor(t)
 	err := pool.With(ctx, func(c *poolguard.Conn) error {
 		_, _ = c.Exec(ctx, "SELECT 1") // fails only if terminated in time
-		for outside(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(c.PID())) > 0 {
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitGone(t, pool, c.PID())
 		_, err := c.Exec(ctx, "SELECT 2")
 		return err
 	})
@@ -255,4 +251,15 @@ func TestFillQueueUnknownPartition(t *testing.T) {
 	ft.run(func() { pooltest.FillQueue(ft, pool, "sync") })
 	ft.finish()
 	mustContain(t, "failure", ft.report(), `the pool has no partition "sync"; it has "default"`)
+}
+
+// waitGone waits until the server no longer lists backend pid, which it
+// may still do for a moment after the client saw its connection break.
+func waitGone(t *testing.T, pool *poolguard.Pool, pid uint32) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); outside(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pid)) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %d is still there", pid)
+		}
+	}
 }

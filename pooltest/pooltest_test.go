@@ -43,7 +43,7 @@ func TestCleanTestPasses(t *testing.T) {
 	t.Parallel()
 	ft := newFakeT(t)
 	ft.run(func() {
-		pool := pooltest.New(ft)
+		pool := pooltest.New(ft, pooltest.Grace(time.Minute)) // a clean test does not wait
 		ctx := ctxFor(t)
 		if err := pool.WithTx(ctx, func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, "CREATE TABLE t (x int)")
