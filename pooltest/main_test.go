@@ -26,7 +26,7 @@ type fakeT struct {
 	cleanups []func()
 }
 
-func newFakeT(t *testing.T) *fakeT {
+func newFakeT(t testing.TB) *fakeT {
 	ft := &fakeT{TB: t}
 	t.Cleanup(ft.finish)
 	return ft

@@ -2,6 +2,7 @@ package pooltest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -130,11 +131,11 @@ func isolate(ctx context.Context, t testing.TB, srv *pgtemp.Server, fresh bool) 
 		return dsn, "", nil
 	}
 	dsn = srv.DSN()
-	if err := execOn(ctx, dsn, "CREATE SCHEMA "+name); err != nil {
+	if err := adminExec(ctx, "CREATE SCHEMA "+name); err != nil {
 		return "", "", fmt.Errorf("create the test's schema: %w", err)
 	}
 	t.Cleanup(func() {
-		dropAfter(t, func(ctx context.Context) error { return execOn(ctx, dsn, "DROP SCHEMA IF EXISTS "+name+" CASCADE") })
+		dropAfter(t, func(ctx context.Context) error { return adminExec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE") })
 	})
 	return dsn, name, nil
 }
@@ -149,14 +150,22 @@ func dropAfter(t testing.TB, drop func(context.Context) error) {
 	}
 }
 
-// execOn runs sql on a connection of its own to dsn.
-func execOn(ctx context.Context, dsn, sql string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
+// adminExec runs sql on the shared server's database, on a connection
+// kept for that, which saves a connection setup per schema.
+func adminExec(ctx context.Context, sql string) error {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil {
+		return errors.New("the shared server is not running")
 	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
+	if shared.admin == nil || shared.admin.IsClosed() {
+		conn, err := pgx.Connect(ctx, shared.srv.DSN())
+		if err != nil {
+			return err
+		}
+		shared.admin = conn
+	}
+	_, err := shared.admin.Exec(ctx, sql)
 	return err
 }
 
@@ -183,9 +192,10 @@ func uniqueName(test string) string {
 
 // shared is the server that New starts on first use.
 var shared struct {
-	mu  sync.Mutex
-	srv *pgtemp.Server
-	err error
+	mu    sync.Mutex
+	srv   *pgtemp.Server
+	err   error
+	admin *pgx.Conn // for adminExec
 }
 
 func sharedServer() (*pgtemp.Server, error) {
@@ -204,10 +214,13 @@ func sharedServer() (*pgtemp.Server, error) {
 func closeShared() {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
+	if shared.admin != nil {
+		_ = shared.admin.Close(context.Background())
+	}
 	if shared.srv != nil {
 		_ = shared.srv.Close()
 	}
-	shared.srv, shared.err = nil, nil
+	shared.srv, shared.err, shared.admin = nil, nil, nil
 }
 
 // VerifyTestMain runs the package's tests, then checks pools as NoLeaks
