@@ -214,6 +214,7 @@ func Inject(t testing.TB, pool *poolguard.Pool, faults ...Fault) *Faults {
 	}
 	fs.st.setFaults(fs)
 	t.Cleanup(func() {
+		t.Helper()
 		fs.st.setFaults(nil)
 		fs.remove() // a termination still waiting for its statement gives up
 		fs.wg.Wait()

@@ -85,6 +85,7 @@ func NoLeaks(t testing.TB, pool *poolguard.Pool, opts ...Option) {
 	}
 	c := newCheck(pool, buildOptions(opts))
 	t.Cleanup(func() {
+		t.Helper() // the failure points at the call of NoLeaks (or New)
 		defer c.st.release()
 		if msg := c.run(); msg != "" {
 			t.Error(msg)
