@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -106,4 +107,31 @@ func TestOutage(t *testing.T) {
 			t.Fatalf("sync: got %v, want a validation error", err)
 		}
 	})
+}
+
+// TestRealTestFails runs TestLeakyHelper, the buggy job in a real test, in
+// a child process of this test binary, and checks that it fails there as a
+// user would see it.
+func TestRealTestFails(t *testing.T) {
+	t.Parallel()
+	cmd := exec.CommandContext(ctxFor(t), os.Args[0], "-test.run=^TestLeakyHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "POOLTEST_LEAKY=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("the leaky test did not fail: %v\n%s", err, out)
+	}
+	mustContain(t, "output", string(out), "--- FAIL: TestLeakyHelper",
+		acquireLine(t, "outage_test.go", "// the failure points "+"here")+": pooltest: 1 connection still held",
+		acquireLine(t, "outage_test.go", "conn, err := pool.Acquire(ctx)"))
+}
+
+func TestLeakyHelper(t *testing.T) {
+	if os.Getenv("POOLTEST_LEAKY") != "1" {
+		t.Skip("run by TestRealTestFails")
+	}
+	pool := pooltest.New(t, pooltest.Grace(0)) // the failure points here
+	if err := syncUserDataBuggy(context.Background(), pool, withBadUser(t, pool)); !errors.Is(err, errValidation) {
+		t.Fatalf("sync: got %v, want a validation error", err)
+	}
 }
