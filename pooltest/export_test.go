@@ -1,0 +1,4 @@
+package pooltest
+
+// VerifyMain is verifyMain, for the tests.
+var VerifyMain = verifyMain
