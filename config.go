@@ -115,7 +115,9 @@ type PartitionConfig struct {
 	IdleInTxTimeout time.Duration
 	// ApplicationName is the application_name of the partition's
 	// connections, shown in pg_stat_activity. Zero means the connection's
-	// application_name (or "poolguard") followed by "/" and Name.
+	// application_name (or "poolguard") followed by "/" and Name; the
+	// single partition of a pool configured without partitions keeps the
+	// connection's own application_name.
 	ApplicationName string
 }
 

@@ -173,6 +173,9 @@ func (c *Conn) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := c.fault(ctx, pc, "BEGIN"); err != nil {
+		return nil, c.exit(pc, err)
+	}
 	t, err := pc.conn.BeginTx(ctx, opts)
 	if err = c.exit(pc, err); err != nil {
 		return nil, err
@@ -334,6 +337,9 @@ func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.c.fault(ctx, pc, "SAVEPOINT"); err != nil {
+		return nil, t.c.exit(pc, err)
+	}
 	in, err := t.inner.Begin(ctx)
 	if err = t.c.exit(pc, err); err != nil {
 		return nil, err
@@ -346,6 +352,9 @@ func (t *tx) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := t.c.fault(ctx, pc, "COMMIT"); err != nil {
+		return t.c.exit(pc, err)
+	}
 	return t.c.exit(pc, t.inner.Commit(ctx))
 }
 
@@ -353,6 +362,9 @@ func (t *tx) Rollback(ctx context.Context) error {
 	pc, err := t.c.enter()
 	if err != nil {
 		return err
+	}
+	if err := t.c.fault(ctx, pc, "ROLLBACK"); err != nil {
+		return t.c.exit(pc, err)
 	}
 	return t.c.exit(pc, t.inner.Rollback(ctx))
 }
@@ -362,6 +374,9 @@ func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []strin
 	if err != nil {
 		return 0, err
 	}
+	if err := t.c.fault(ctx, pc, "COPY "+table.Sanitize()); err != nil {
+		return 0, t.c.exit(pc, err)
+	}
 	n, err := t.inner.CopyFrom(ctx, table, columns, src)
 	return n, t.c.exit(pc, err)
 }
@@ -370,6 +385,9 @@ func (t *tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	pc, err := t.c.enter()
 	if err != nil {
 		return &batchResults{err: err}
+	}
+	if err := t.c.fault(ctx, pc, batchSQL(b)); err != nil {
+		return &batchResults{err: t.c.exit(pc, err)}
 	}
 	return &batchResults{BatchResults: t.inner.SendBatch(ctx, b), c: t.c, pc: pc}
 }

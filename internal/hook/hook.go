@@ -13,7 +13,8 @@ type Faults interface {
 	Acquire(ctx context.Context, partition string) error
 	// Call runs before each statement on a leased connection, with the
 	// backend's process ID and the statement (for a batch, its first; for
-	// COPY, "COPY table"). It may sleep or act on the server; a non-nil
+	// COPY, "COPY table"; for transaction control, "BEGIN", "SAVEPOINT",
+	// "COMMIT" or "ROLLBACK"). It may sleep or act on the server; a non-nil
 	// error fails the call with that error, and the statement is not sent.
 	Call(ctx context.Context, partition string, pid uint32, sql string) error
 }
