@@ -25,8 +25,8 @@ func ParseSyncMode(mode string) (SyncFunc, error) {
 	return nil, fmt.Errorf("userapi: unknown sync mode %q: use fixed or buggy", mode)
 }
 
-// markSynced is the job's work on a valid user.
-const markSynced = "UPDATE users SET synced_at = now() WHERE id = $1"
+// MarkSynced is the job's work on a valid user.
+const MarkSynced = "UPDATE users SET synced_at = now() WHERE id = $1"
 
 // SyncUserBuggy is the outage's sync job, ported to Go line for line: on a
 // validation error it logs and returns without releasing the connection.
@@ -36,7 +36,7 @@ func SyncUserBuggy(ctx context.Context, db *poolguard.Partition, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	u, err := scanUser(conn.QueryRow(ctx, SelectUser, id))
+	u, err := ScanUser(conn.QueryRow(ctx, SelectUser, id))
 	if err != nil {
 		conn.Release()
 		return err
@@ -45,7 +45,7 @@ func SyncUserBuggy(ctx context.Context, db *poolguard.Partition, log *slog.Logge
 		log.Error("sync: validation failed", "user", id, "error", err)
 		return err // the connection is never released
 	}
-	if _, err := conn.Exec(ctx, markSynced, id); err != nil {
+	if _, err := conn.Exec(ctx, MarkSynced, id); err != nil {
 		conn.Release()
 		return err
 	}
@@ -56,7 +56,7 @@ func SyncUserBuggy(ctx context.Context, db *poolguard.Partition, log *slog.Logge
 // SyncUser is the fix: With releases the connection on every path.
 func SyncUser(ctx context.Context, db *poolguard.Partition, log *slog.Logger, id int64) error {
 	return db.With(ctx, func(conn *poolguard.Conn) error {
-		u, err := scanUser(conn.QueryRow(ctx, SelectUser, id))
+		u, err := ScanUser(conn.QueryRow(ctx, SelectUser, id))
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func SyncUser(ctx context.Context, db *poolguard.Partition, log *slog.Logger, id
 			log.Error("sync: validation failed", "user", id, "error", err)
 			return err
 		}
-		_, err = conn.Exec(ctx, markSynced, id)
+		_, err = conn.Exec(ctx, MarkSynced, id)
 		return err
 	})
 }

@@ -64,13 +64,16 @@ func Validate(u User) error {
 	return nil
 }
 
-// userColumns are the columns scanUser reads, in order.
+// userColumns are the columns ScanUser reads, in order.
 const userColumns = "id, email, name, created_at, updated_at, synced_at"
 
 // SelectUser is the query that reads one user by ID.
 const SelectUser = "SELECT " + userColumns + " FROM users WHERE id = $1"
 
-func scanUser(row pgx.Row) (User, error) {
+// ScanUser reads a row of userColumns (as SelectUser returns) into a User.
+// A missing row gives ErrNotFound. Any row type with Scan fits, *sql.Row
+// included.
+func ScanUser(row pgx.Row) (User, error) {
 	var u User
 	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt, &u.UpdatedAt, &u.SyncedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -95,12 +98,12 @@ func (s *Store) List(ctx context.Context, after int64, limit int) ([]User, error
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return ScanUser(r) })
 }
 
 // Get returns the user with the given ID, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id int64) (User, error) {
-	return scanUser(s.db.QueryRow(ctx, SelectUser, id))
+	return ScanUser(s.db.QueryRow(ctx, SelectUser, id))
 }
 
 // Create validates u and inserts it, returning the stored user.
@@ -108,7 +111,7 @@ func (s *Store) Create(ctx context.Context, u User) (User, error) {
 	if err := Validate(u); err != nil {
 		return User{}, err
 	}
-	return scanUser(s.db.QueryRow(ctx,
+	return ScanUser(s.db.QueryRow(ctx,
 		"INSERT INTO users (email, name) VALUES ($1, $2) RETURNING "+userColumns, u.Email, u.Name))
 }
 
@@ -117,7 +120,7 @@ func (s *Store) Update(ctx context.Context, id int64, u User) (User, error) {
 	if err := Validate(u); err != nil {
 		return User{}, err
 	}
-	return scanUser(s.db.QueryRow(ctx,
+	return ScanUser(s.db.QueryRow(ctx,
 		"UPDATE users SET email = $2, name = $3, updated_at = now() WHERE id = $1 RETURNING "+userColumns,
 		id, u.Email, u.Name))
 }
