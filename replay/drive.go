@@ -36,7 +36,7 @@ func newTarget(ctx context.Context, kind, dsn string, o Options, run *Run) (targ
 func (r *Run) leak(ev poolguard.LeakEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.Events = append(r.Events, Event{At: time.Since(r.start), Kind: ev.Kind, CallSite: ev.CallSite})
+	r.Events = append(r.Events, Event{At: time.Since(r.start), Kind: ev.Kind, CallSite: ev.CallSite, Function: ev.Function})
 }
 
 // drive runs the workload on t for o.Duration: the API traffic, the sync

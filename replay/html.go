@@ -12,7 +12,7 @@ import (
 // chart geometry, in SVG user units.
 const (
 	chartW, chartH           = 440, 190
-	padL, padR, padT, padB   = 44, 10, 18, 26
+	padL, padR, padT, padB   = 46, 16, 18, 26
 	plotW, plotH             = chartW - padL - padR, chartH - padT - padB
 	colorLine, colorMax      = "#2563eb", "#dc2626"
 	colorLeak, colorJob      = "#f59e0b", "#6b7280"
@@ -64,7 +64,7 @@ func (r *Result) scaleTop(m metric) float64 {
 	}
 	top *= 1.1
 	step := math.Pow(10, math.Floor(math.Log10(top)))
-	for _, f := range []float64{1, 2, 2.5, 5, 10} {
+	for _, f := range []float64{1, 1.5, 2, 2.5, 5, 10} {
 		if f*step >= top {
 			return f * step
 		}
@@ -78,18 +78,18 @@ func (r *Result) chart(run *Run, m metric, top float64) template.HTML {
 	x := func(d time.Duration) float64 { return padL + plotW*math.Min(d.Seconds()/total, 1) }
 	y := func(v float64) float64 { return padT + plotH*(1-math.Min(v/top, 1)) }
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" width="%d" height="%d" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="10">`,
-		chartW, chartH, chartW, chartH)
+	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" width="100%%" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="10">`,
+		chartW, chartH)
 	// grid and y labels
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
+	for i := 0; i <= 5; i++ {
+		v := top * float64(i) / 5
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e5e7eb"/>`, padL, padL+plotW, y(v), y(v))
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#374151">%s%s</text>`, padL-4, y(v)+3, trim(v), m.unit)
 	}
-	// x labels every tenth of the run
+	// x labels every fifth of the run
 	for i := 0; i <= 5; i++ {
 		d := time.Duration(float64(r.Options.Duration) * float64(i) / 5)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#374151">%s</text>`, x(d), chartH-8, seconds(d))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#374151">%ss</text>`, x(d), chartH-8, trim(math.Round(d.Seconds())))
 	}
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#9ca3af"/>`, padL, padT, plotW, plotH)
 	// the job stops

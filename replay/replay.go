@@ -152,7 +152,8 @@ type Sample struct {
 type Event struct {
 	At       time.Duration
 	Kind     poolguard.LeakKind
-	CallSite string
+	CallSite string // file:line of the leaked acquire
+	Function string // the function that acquired
 }
 
 // Run is one pool's replay.
