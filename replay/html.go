@@ -16,7 +16,7 @@ const (
 	plotW, plotH             = chartW - padL - padR, chartH - padT - padB
 	colorLine, colorMax      = "#2563eb", "#dc2626"
 	colorLeak, colorJob      = "#f59e0b", "#6b7280"
-	colorExhausted, colorBad = "#dc2626", "#dc2626"
+	colorExhausted           = "#7c3aed"
 )
 
 // metric is one row of charts: a value per sample, drawn for every pool
@@ -95,7 +95,7 @@ func (r *Result) chart(run *Run, m metric, top float64) template.HTML {
 	// the job stops
 	jx := x(r.Options.JobFor)
 	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-dasharray="2 3"/>`, jx, jx, padT, padT+plotH, colorJob)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="end" fill="%s">job stops</text>`, jx-3, padT+plotH-4, colorJob)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="end" fill="%s">job stops</text>`, jx-3, padT+24, colorJob)
 	if run.Exhausted >= 0 {
 		ex := x(run.Exhausted)
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s"/>`, ex, ex, padT, padT+plotH, colorExhausted)
@@ -188,7 +188,7 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <style>
 body { font-family: sans-serif; margin: 24px; color: #111827; max-width: 1360px; }
 h1 { font-size: 22px; margin: 0 0 4px; }
-p.meta { color: #4b5563; font-size: 13px; margin: 4px 0; }
+p.meta { color: #4b5563; font-size: 13px; margin: 4px 0; line-height: 1.45; }
 code { background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
 table { border-collapse: collapse; margin: 14px 0; font-size: 13px; }
 th, td { border: 1px solid #d1d5db; padding: 4px 10px; text-align: left; }
@@ -216,5 +216,13 @@ h2 { font-size: 15px; margin: 16px 0 2px; }
 <div class="grid">{{range .Result.Runs}}<h3>{{.Kind}}</h3>{{end}}</div>
 {{range .Rows}}<h2>{{.Title}}</h2><div class="grid">{{range .Charts}}<div>{{.}}</div>{{end}}</div>
 {{end}}
+<h2>How to read this</h2>
+<p class="meta">Every pool runs the same buggy sync job: acquire, query, and on a corrupt user return early without releasing.
+pgxpool and database/sql cannot know the connection is gone: in use climbs by one per leak until the pool is full, then every
+API request waits its whole deadline and fails, and stopping the job changes nothing, since only a restart would free them
+(and pgxpool's Close then never returns). A bigger pool (<code>-pool-size</code>) only moves the line later.
+poolguard gives the job a partition of its own, so it can leak only its few connections, never the API's guaranteed share;
+each leak is proven when the leaked Conn becomes garbage (or its lease outlives MaxHold), reported with the file:line that
+acquired it, and the connection is destroyed and replaced: the pool recovers with no restart.</p>
 </body></html>
 `))
