@@ -11,12 +11,12 @@ import (
 
 // chart geometry, in SVG user units.
 const (
-	chartW, chartH           = 440, 190
-	padL, padR, padT, padB   = 46, 16, 18, 26
-	plotW, plotH             = chartW - padL - padR, chartH - padT - padB
-	colorLine, colorMax      = "#2563eb", "#dc2626"
-	colorLeak, colorJob      = "#f59e0b", "#6b7280"
-	colorExhausted           = "#7c3aed"
+	chartW, chartH         = 440, 190
+	padL, padR, padT, padB = 46, 16, 18, 26
+	plotW, plotH           = chartW - padL - padR, chartH - padT - padB
+	colorLine, colorMax    = "#2563eb", "#dc2626"
+	colorLeak, colorJob    = "#f59e0b", "#6b7280"
+	colorExhausted         = "#7c3aed"
 )
 
 // metric is one row of charts: a value per sample, drawn for every pool

@@ -84,17 +84,16 @@ func yesNo(b bool) string {
 // WriteSummary writes the summary table, one column per pool.
 func (r *Result) WriteSummary(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "\t")
-	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t", run.Kind)
-	}
-	fmt.Fprintln(tw)
-	for _, row := range r.rows() {
-		fmt.Fprintf(tw, "%s\t", row.label)
+	line := func(label string, cell func(*Run) string) {
+		cells := []string{label}
 		for _, run := range r.Runs {
-			fmt.Fprintf(tw, "%s\t", row.cell(run))
+			cells = append(cells, cell(run))
 		}
-		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	line("", func(run *Run) string { return run.Kind })
+	for _, row := range r.rows() {
+		line(row.label, row.cell)
 	}
 	return tw.Flush()
 }
