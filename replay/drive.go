@@ -32,10 +32,13 @@ func newTarget(ctx context.Context, kind, dsn string, o Options, run *Run) (targ
 	return newPoolguard(ctx, dsn, o.PoolSize, o, run.leak)
 }
 
-// leak records a leak event poolguard reported.
+// leak records a leak event poolguard reported during the run.
 func (r *Run) leak(ev poolguard.LeakEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.ended {
+		return // reported while closing, after the results were read
+	}
 	r.Events = append(r.Events, Event{At: time.Since(r.start), Kind: ev.Kind, CallSite: ev.CallSite, Function: ev.Function})
 }
 
@@ -61,6 +64,9 @@ func (r *Run) drive(ctx context.Context, t target, o Options) {
 		r.sample(t)
 	}
 	wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = true
 	if pg, ok := t.(*poolguardTarget); ok {
 		r.Reclaimed = userapi.Reclaimed(pg.pool.Stats().Total().Reclaimed)
 	}

@@ -187,6 +187,7 @@ type Run struct {
 	ok, fail  int
 	waiting   atomic.Int64
 	start     time.Time
+	ended     bool // the run is over: later events are not recorded
 }
 
 // FirstLeak returns the first proven leak poolguard reported, if any.

@@ -105,7 +105,7 @@ func (r *Result) Setup() string {
 	if o.GCEvery < 0 {
 		gc = "no forced collections"
 	}
-	return fmt.Sprintf("Pools of %d (the outage's 100, scaled down) run at the same time, each on its own database of %d users "+
+	return fmt.Sprintf("Pools of %d connections (the outage's had 100) run at the same time, each on its own database of %d users "+
 		"(every %dth corrupt) on one PostgreSQL %s. API: %g requests/s per pool, deadline %v, each a real query on users. "+
 		"Sync job: %g users/s, %g leaks/s with the buggy early return, for the first %v of %v. "+
 		"poolguard: partitions api (guaranteed) and sync (max %d, MaxHold %v), leak tracking on; %s. "+

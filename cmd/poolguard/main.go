@@ -58,7 +58,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var o replay.Options
 	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "how long each pool runs")
 	fs.DurationVar(&o.JobFor, "job-for", 0, "how long the sync job runs (default two thirds of -duration)")
-	fs.IntVar(&o.PoolSize, "pool-size", 20, "connections per pool: the outage's 100 scaled down (try 40, double, to see the outage only delayed)")
+	fs.IntVar(&o.PoolSize, "pool-size", 20, "connections per pool: the outage's 100 scaled down so a run takes a minute; doubling it (40) only delays the outage, and 200 needs -duration 3m to reach it")
 	fs.Float64Var(&o.Rate, "rate", 100, "API requests per second, per pool")
 	fs.DurationVar(&o.Deadline, "deadline", time.Second, "deadline of each API request")
 	fs.Float64Var(&o.LeakRate, "leak-rate", 2, "corrupt users the sync job meets per second: leaked connections per second")
