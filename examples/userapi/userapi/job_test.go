@@ -1,0 +1,124 @@
+package userapi_test
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/examples/userapi/userapi"
+)
+
+func TestMigrateTwice(t *testing.T) {
+	pool, _ := newPool(t, newDB(t, 0, 0), 4)
+	err := pool.With(t.Context(), func(c *poolguard.Conn) error { return userapi.Migrate(t.Context(), c) })
+	if err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("schema_migrations has %d rows (%v), want 2", n, err)
+	}
+}
+
+func TestSyncJob(t *testing.T) {
+	for _, tc := range []struct {
+		mode         string
+		corruptEvery int
+		synced, bad  int
+		wantLeak     bool
+	}{
+		{"fixed", 0, 5, 0, false},
+		{"buggy", 0, 5, 0, false},
+		{"fixed", 2, 3, 2, false},
+		// One corrupt user, the last, so the leak does not block the pass.
+		{"buggy", 5, 4, 1, true},
+	} {
+		t.Run(fmt.Sprintf("%s/corrupt-every-%d", tc.mode, tc.corruptEvery), func(t *testing.T) {
+			// A pool of 20 gives the job 2 connections: one to leak, one to list users.
+			pool, ev := newPool(t, newDB(t, 5, tc.corruptEvery), 20)
+			syncFn, err := userapi.ParseSyncMode(tc.mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			job := &userapi.Job{DB: pool.Partition(userapi.PartitionSync), Sync: syncFn, Logger: slog.New(slog.DiscardHandler)}
+			res, err := job.Pass(t.Context())
+			if err != nil || res.Synced != tc.synced || res.Invalid != tc.bad || res.Failed != 0 {
+				t.Fatalf("Pass = %+v, %v; want %d synced, %d invalid", res, err, tc.synced, tc.bad)
+			}
+			var unsynced int
+			if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM users WHERE synced_at IS NULL").Scan(&unsynced); err != nil || unsynced != tc.bad {
+				t.Fatalf("%d users not synced (%v), want %d", unsynced, err, tc.bad)
+			}
+			sync := pool.Partition(userapi.PartitionSync)
+			if !tc.wantLeak {
+				if st := sync.Stats(); st.InUse != 0 || st.Leaks.Proven() != 0 {
+					t.Fatalf("after the pass: %d in use, %d leaks; want none", st.InUse, st.Leaks.Proven())
+				}
+				return
+			}
+			// The leaked Conn is unreachable: the next collection proves it.
+			waitFor(t, "the leak to be proven", func() bool {
+				runtime.GC()
+				return len(ev.all()) > 0 && sync.Stats().InUse == 0
+			})
+			got := ev.all()[0]
+			want := fmt.Sprintf("userapi/job.go:%d", buggyAcquireLine(t))
+			if got.Kind != poolguard.LeakUnreachable || got.CallSite != want || got.Partition != userapi.PartitionSync {
+				t.Fatalf("leak event %v, want an unreachable leak of partition sync at %s", got, want)
+			}
+			if n := sync.Stats().Reclaimed.Of(poolguard.ReclaimLeak); n != 1 {
+				t.Fatalf("%d connections reclaimed, want 1", n)
+			}
+		})
+	}
+}
+
+// TestSyncBuggyMaxHold checks the other way out of a leak: a lease that is
+// still referenced is never proven by the collector, but MaxHold revokes it.
+func TestSyncBuggyMaxHold(t *testing.T) {
+	dsn := newDB(t, 1, 1)
+	cfg, err := poolguard.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 4
+	cfg.DisableLeakTracking = true
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if err := userapi.Configure(cfg, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := poolguard.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	sync := pool.Partition(userapi.PartitionSync)
+	if err := userapi.SyncUserBuggy(t.Context(), sync, slog.New(slog.DiscardHandler), 1); !errors.Is(err, userapi.ErrValidation) {
+		t.Fatalf("SyncUserBuggy on a corrupt user: %v, want a validation error", err)
+	}
+	waitFor(t, "MaxHold to revoke the leaked lease", func() bool {
+		st := sync.Stats()
+		return st.InUse == 0 && st.Reclaimed.Of(poolguard.ReclaimMaxHold) == 1
+	})
+}
+
+func TestConfigure(t *testing.T) {
+	cfg := &poolguard.Config{MaxConns: 1}
+	if err := userapi.Configure(cfg, 0); err == nil {
+		t.Fatal("Configure accepted a pool of 1")
+	}
+	cfg.MaxConns = 100
+	if err := userapi.Configure(cfg, 0); err != nil {
+		t.Fatal(err)
+	}
+	if api, sync := cfg.Partitions[0], cfg.Partitions[1]; api.Guaranteed != 90 || sync.Max != 10 {
+		t.Fatalf("partitions %+v, want api guaranteed 90, sync max 10", cfg.Partitions)
+	}
+	if _, err := userapi.ParseSyncMode("leaky"); err == nil {
+		t.Fatal("ParseSyncMode accepted an unknown mode")
+	}
+}

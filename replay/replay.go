@@ -1,0 +1,297 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/pgtemp"
+)
+
+// Options configure a replay. The zero value of a field takes the default
+// given in its comment.
+type Options struct {
+	// Duration is how long each pool runs (60s).
+	Duration time.Duration
+	// JobFor is how long the sync job runs, from the start; the rest of
+	// Duration shows whether the pool recovers without a restart (two
+	// thirds of Duration).
+	JobFor time.Duration
+	// PoolSize is each pool's maximum: the outage's 100 scaled down to 20
+	// so that the replay finishes in a minute.
+	PoolSize int
+	// Rate is the API requests per second sent to each pool (100).
+	Rate float64
+	// Deadline bounds each API request, waiting for a connection
+	// included (1s).
+	Deadline time.Duration
+	// LeakRate is how many corrupt users the sync job meets per second,
+	// each a leaked connection with the buggy job (2).
+	LeakRate float64
+	// SyncRate is how many users the sync job visits per second (10); it
+	// must be at least LeakRate.
+	SyncRate float64
+	// Users is the number of users in each database (1000).
+	Users int
+	// MaxHold is poolguard's lease limit on the sync partition (3s).
+	MaxHold time.Duration
+	// GCEvery runs runtime.GC at this interval, standing in for the
+	// collections a service that allocates has anyway; they are what
+	// proves an unreachable leak (1s; -1: never, leaving MaxHold).
+	GCEvery time.Duration
+	// SampleEvery is the interval of the samples behind the charts (1s).
+	SampleEvery time.Duration
+	// Progress, if set, receives a progress line per pool every
+	// ProgressEvery (5s).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// Kinds are the pools to run (Kinds, all three).
+	Kinds []string
+}
+
+func (o *Options) setDefaults() error {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.Duration, 60*time.Second)
+	def(&o.JobFor, (o.Duration * 2 / 3).Round(time.Second))
+	def(&o.Deadline, time.Second)
+	def(&o.MaxHold, 3*time.Second)
+	def(&o.GCEvery, time.Second)
+	def(&o.SampleEvery, time.Second)
+	def(&o.ProgressEvery, 5*time.Second)
+	if o.PoolSize == 0 {
+		o.PoolSize = 20
+	}
+	if o.Rate == 0 {
+		o.Rate = 100
+	}
+	if o.LeakRate == 0 {
+		o.LeakRate = 2
+	}
+	if o.SyncRate == 0 {
+		o.SyncRate = 10
+	}
+	if o.Users == 0 {
+		o.Users = 1000
+	}
+	if len(o.Kinds) == 0 {
+		o.Kinds = Kinds
+	}
+	switch {
+	case o.Duration < 0 || o.JobFor < 0 || o.JobFor > o.Duration:
+		return fmt.Errorf("replay: duration (%v) must be positive and the job's time (%v) within it", o.Duration, o.JobFor)
+	case o.PoolSize < 2:
+		return fmt.Errorf("replay: pool size must be at least 2, got %d", o.PoolSize)
+	case o.Rate < 0 || o.Rate > 10000:
+		return fmt.Errorf("replay: rate must be between 0 and 10000 requests a second, got %g", o.Rate)
+	case o.Deadline < 0 || o.MaxHold < 0:
+		return fmt.Errorf("replay: deadline (%v) and max hold (%v) must be positive", o.Deadline, o.MaxHold)
+	case o.LeakRate < 0 || o.SyncRate <= 0 || o.LeakRate > o.SyncRate:
+		return fmt.Errorf("replay: leak rate (%g/s) must be between 0 and the sync rate (%g/s)", o.LeakRate, o.SyncRate)
+	case o.Users < 1:
+		return fmt.Errorf("replay: users must be at least 1, got %d", o.Users)
+	}
+	for _, k := range o.Kinds {
+		if !slices.Contains(Kinds, k) {
+			return fmt.Errorf("replay: unknown pool kind %q: use %s", k, strings.Join(Kinds, ", "))
+		}
+	}
+	return nil
+}
+
+// CorruptEvery is how often a user is corrupt so that the job, visiting
+// SyncRate users a second, meets LeakRate corrupt ones a second.
+func (o *Options) CorruptEvery() int {
+	if o.LeakRate == 0 {
+		return 0
+	}
+	return max(1, int(math.Round(o.SyncRate/o.LeakRate)))
+}
+
+// Result is the outcome of a replay.
+type Result struct {
+	Options Options
+	Started time.Time
+	Server  string // PostgreSQL's version
+	Machine Machine
+	Runs    []*Run
+	Elapsed time.Duration
+}
+
+// Run returns the run of kind, or nil.
+func (r *Result) Run(kind string) *Run {
+	for _, run := range r.Runs {
+		if run.Kind == kind {
+			return run
+		}
+	}
+	return nil
+}
+
+// Sample is the state of one pool at one time.
+type Sample struct {
+	At       time.Duration // since the start
+	InUse    int
+	Max      int
+	Waiting  int           // API requests waiting for a connection
+	OK, Fail int           // API requests finished since the previous sample
+	P99      time.Duration // of the API requests finished since the previous sample
+}
+
+// Event is a leak event poolguard reported.
+type Event struct {
+	At       time.Duration
+	Kind     poolguard.LeakKind
+	CallSite string // file:line of the leaked acquire
+	Function string // the function that acquired
+}
+
+// Run is one pool's replay.
+type Run struct {
+	Kind    string
+	Samples []Sample
+	Events  []Event
+
+	API, APIOK, APIFailed int64
+	Failures              map[string]int64 // failed API requests by cause
+	// Exhausted is when an API request first failed for want of a
+	// connection; negative if never.
+	Exhausted time.Duration
+	// Reclaimed is how many connections the pool took back from holders.
+	Reclaimed int64
+	// Synced, Invalid and SyncFailed count the job's users: synced,
+	// rejected by validation (each a leak), and not reached (no
+	// connection, or the query failed).
+	Synced, Invalid, SyncFailed int64
+	// ClientQueries counts the statements the replay completed on the
+	// server: API reads and the job's reads and updates.
+	ClientQueries int64
+	// XactCommit and XactRollback are the server's own count over the
+	// run, from pg_stat_database.
+	XactCommit, XactRollback int64
+	// Closed reports whether the pool's Close returned (within 5 seconds).
+	Closed bool
+
+	mu        sync.Mutex
+	latencies []time.Duration
+	ok, fail  int
+	waiting   atomic.Int64
+	start     time.Time
+	ended     bool // the run is over: later events are not recorded
+}
+
+// FirstLeak returns the first proven leak poolguard reported, if any.
+func (r *Run) FirstLeak() (Event, bool) {
+	for _, e := range r.Events {
+		if e.Kind.Proven() {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// Success is the share of API requests that succeeded, in percent.
+func (r *Run) Success() float64 {
+	if r.API == 0 {
+		return 100
+	}
+	return 100 * float64(r.APIOK) / float64(r.API)
+}
+
+// Recovered reports whether the pool served the API again at the end,
+// after the job stopped: every request of the last samples (the last
+// fifth of the time after the job, at least one sample) succeeded and the
+// pool was not full.
+func (r *Run) Recovered(jobFor, duration time.Duration) bool {
+	from := duration - max((duration-jobFor)/5, time.Nanosecond)
+	seen := false
+	for _, s := range r.Samples {
+		if s.At <= from || s.At <= jobFor {
+			continue
+		}
+		seen = true
+		if s.Fail > 0 || s.InUse >= s.Max {
+			return false
+		}
+	}
+	return seen
+}
+
+// Replay replays the outage on srv, creating a database per pool kind.
+func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	res := &Result{Options: opts, Started: time.Now(), Machine: machine()}
+	if err := queryOne(ctx, srv.DSN(), "SHOW server_version", &res.Server); err != nil {
+		return nil, fmt.Errorf("replay: reaching PostgreSQL: %w", err)
+	}
+	runs := make([]*Run, len(opts.Kinds))
+	targets := make([]target, len(opts.Kinds))
+	dsns := make([]string, len(opts.Kinds))
+	defer func() {
+		for _, t := range targets {
+			if t != nil {
+				t.close()
+			}
+		}
+	}()
+	for i, kind := range opts.Kinds {
+		run := &Run{Kind: kind, Exhausted: -1, Failures: map[string]int64{}}
+		runs[i] = run
+		dsn, err := setupDB(ctx, srv, kind, opts)
+		if err != nil {
+			return nil, err
+		}
+		dsns[i] = dsn
+		if targets[i], err = newTarget(ctx, kind, dsn, opts, run); err != nil {
+			return nil, fmt.Errorf("replay: %s pool: %w", kind, err)
+		}
+	}
+	before := make([][2]int64, len(runs))
+	for i := range runs {
+		if err := warm(ctx, targets[i], opts.PoolSize/2); err != nil {
+			return nil, fmt.Errorf("replay: %s pool: %w", runs[i].Kind, err)
+		}
+		if err := xacts(ctx, srv, dsns[i], &before[i], false); err != nil {
+			return nil, err
+		}
+	}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, run := range runs {
+		run.start = start
+		wg.Go(func() { run.drive(ctx, targets[i], opts) })
+	}
+	stopAux := make(chan struct{})
+	var aux sync.WaitGroup
+	aux.Go(func() { collectGarbage(stopAux, opts.GCEvery) })
+	aux.Go(func() { progress(stopAux, start, runs, targets, opts) })
+	wg.Wait()
+	close(stopAux)
+	aux.Wait()
+	res.Elapsed = time.Since(start)
+
+	for i, run := range runs {
+		run.Closed = targets[i].close()
+		targets[i] = nil
+		var after [2]int64
+		if err := xacts(ctx, srv, dsns[i], &after, true); err != nil {
+			return nil, err
+		}
+		run.XactCommit, run.XactRollback = after[0]-before[i][0], after[1]-before[i][1]
+	}
+	res.Runs = runs
+	return res, ctx.Err()
+}
