@@ -67,8 +67,8 @@ func withPassword(t *testing.T, dsn string) string {
 
 // newPool returns a pool with an "api" and a "sync" partition on the
 // database dsn (the shared server's if empty), closed at the end of the
-// test.
-func newPool(t *testing.T, dsn string) *poolguard.Pool {
+// test. opts adjust the configuration.
+func newPool(t *testing.T, dsn string, opts ...func(*poolguard.Config)) *poolguard.Pool {
 	t.Helper()
 	if dsn == "" {
 		dsn = server.DSN()
@@ -81,6 +81,9 @@ func newPool(t *testing.T, dsn string) *poolguard.Pool {
 	cfg.Partitions = []poolguard.PartitionConfig{{Name: "api", Guaranteed: 3}, {Name: "sync", Max: 3}}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.CloseTimeout = 100 * time.Millisecond
+	for _, o := range opts {
+		o(cfg)
+	}
 	pool, err := poolguard.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

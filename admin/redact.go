@@ -144,8 +144,9 @@ func commentEnd(s string, i int) int {
 	return len(s)
 }
 
-// quoteEnd returns the end of the single-quoted literal starting at i. ''
-// is a quote inside it; with backslashes set (E'...'), so is \'.
+// quoteEnd returns the end of the single-quoted literal starting at i. A
+// doubled quote stands for a quote inside it; with backslashes set
+// (E'...'), so does a backslash and a quote.
 func quoteEnd(s string, i int, backslashes bool) int {
 	for i++; i < len(s); i++ {
 		switch {

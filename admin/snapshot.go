@@ -42,8 +42,8 @@ type Partition struct {
 	Opened             int64            `json:"opened"`
 	OpenFailures       int64            `json:"openFailures"`
 	Closed             int64            `json:"closed"`
-	Rejected           map[string]int64 `json:"rejected"`  // by reason
-	Leaks              map[string]int64 `json:"leaks"`     // by kind
+	Rejected           map[string]int64 `json:"rejected"` // by reason
+	Leaks              map[string]int64 `json:"leaks"`    // by kind
 	LeaksProven        int64            `json:"leaksProven"`
 	Reclaimed          map[string]int64 `json:"reclaimed"` // by reason
 }
