@@ -28,7 +28,8 @@ type Options struct {
 	// seconds.
 	Refresh time.Duration
 	// MaxQueryLength cuts the queries shown to this many characters. Zero
-	// means 300.
+	// means 300; -1 shows them whole (as far as the server keeps them:
+	// track_activity_query_size).
 	MaxQueryLength int
 	// ActivityTimeout bounds connecting to the server and reading
 	// pg_stat_activity for a snapshot. Zero means two seconds.
@@ -52,6 +53,11 @@ type Options struct {
 // Authorization header, which a cross-site form cannot send, and
 // cross-origin browser requests are refused besides.
 func NewHandler(pool *poolguard.Pool, opts Options) http.Handler {
+	if pool == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "poolguard admin: no pool to show: admin.NewHandler was given a nil *poolguard.Pool", http.StatusInternalServerError)
+		})
+	}
 	if opts.Title == "" {
 		opts.Title = "poolguard"
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,5 +244,49 @@ func TestRevoke(t *testing.T) {
 	}
 	if s := snapshot(t, web); len(s.Leases) != 0 || s.Partitions[1].Reclaimed["revoked"] != 1 {
 		t.Errorf("snapshot after revoke: leases %+v, reclaimed %v", s.Leases, s.Partitions[1].Reclaimed)
+	}
+}
+
+// A lease revoked in the middle of a query: the query is cancelled and the
+// holder's call fails at once.
+func TestRevokeActive(t *testing.T) {
+	ctx := ctxTimeout(t, 30*time.Second)
+	pool := newPool(t, "")
+	c, err := pool.Partition("sync").Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	web := newHandler(t, pool, admin.Options{Token: token}).URL
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(ctx, "SELECT pg_sleep($1)", 25)
+		done <- err
+	}()
+	var l admin.Lease
+	for l.BackendState != "active" {
+		if ctx.Err() != nil {
+			t.Fatalf("the query never showed as active: %+v", l)
+		}
+		time.Sleep(20 * time.Millisecond)
+		l = findLease(t, snapshot(t, web), c.PID())
+	}
+	if l.State != "active" || l.Query != "SELECT pg_sleep($1)" {
+		t.Errorf("running lease: state %q, query %q", l.State, l.Query)
+	}
+	pid := strconv.FormatUint(uint64(c.PID()), 10)
+	if status, body := do(t, http.MethodPost, web+"/revoke?pid="+pid, token); status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	if err := <-done; !errors.Is(err, poolguard.ErrLeaseRevoked) {
+		t.Errorf("the query in flight: %v, want ErrLeaseRevoked", err)
+	}
+}
+
+func TestNilPool(t *testing.T) {
+	web := httptest.NewServer(admin.NewHandler(nil, admin.Options{}))
+	defer web.Close()
+	if status, body := do(t, http.MethodGet, web.URL+"/", ""); status != http.StatusInternalServerError || !strings.Contains(body, "nil *poolguard.Pool") {
+		t.Errorf("handler of a nil pool: %d %s", status, body)
 	}
 }

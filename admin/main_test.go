@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,15 +94,17 @@ func newPool(t *testing.T, dsn string, opts ...func(*poolguard.Config)) *poolgua
 	return pool
 }
 
-// newHandler returns the admin handler for pool with the test token,
-// served by a test server.
+// newHandler returns the admin handler for pool, served by a test server.
+// Its log is checked for secrets at the end of the test.
 func newHandler(t *testing.T, pool *poolguard.Pool, opts admin.Options) *httptest.Server {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	var log logBuffer
+	opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	web := httptest.NewServer(admin.NewHandler(pool, opts))
-	t.Cleanup(web.Close)
+	t.Cleanup(func() {
+		web.Close()
+		noSecrets(t, "the log", log.String())
+	})
 	return web
 }
 
@@ -153,6 +157,24 @@ func do(t *testing.T, method, url, token string, header ...string) (int, string)
 	}
 	noSecrets(t, url, string(body))
 	return resp.StatusCode, string(body)
+}
+
+// logBuffer collects a log.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // noSecrets fails the test if out shows a password, a query argument or
