@@ -252,7 +252,7 @@ func (b *browser) waitFor(ctx context.Context, cond, what string) {
 	b.t.Helper()
 	for {
 		var ok bool
-		b.eval(ctx, "Boolean("+cond+")", &ok)
+		b.eval(ctx, "(() => { try { return Boolean("+cond+"); } catch { return false; } })()", &ok) // the page may still be loading
 		if ok {
 			return
 		}
