@@ -53,6 +53,10 @@ func TestBrowser(t *testing.T) {
 	if inUse != "2" {
 		t.Errorf("sync shows %q in use, want 2", inUse)
 	}
+	b.eval(ctx, `document.querySelector("#callsites tr").innerText`, &text)
+	if !strings.Contains(text, "admin_test.syncUserData") || !strings.Contains(text, "\t2\t") {
+		t.Errorf("the first call site is %q, want syncUserData's two leases", text)
+	}
 	b.eval(ctx, `document.body.innerText`, &text)
 	noSecrets(t, "the page", text)
 
@@ -66,6 +70,15 @@ func TestBrowser(t *testing.T) {
 	}
 	if _, err := part.Acquire(ctx); !errors.Is(err, poolguard.ErrPaused) {
 		t.Errorf("acquire after clicking pause: %v, want ErrPaused", err)
+	}
+
+	revoke := fmt.Sprintf(`button[data-revoke="%d"]`, leaked.PID())
+	b.click(ctx, revoke)
+	b.waitFor(ctx, `document.querySelector('`+revoke+`').innerText === "Confirm revoke"`, "the revoke button asking to confirm")
+	b.click(ctx, revoke)
+	b.waitFor(ctx, row+` === null`, "the revoked lease gone from the page")
+	if _, err := leaked.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrLeaseRevoked) {
+		t.Errorf("the holder's next call after clicking revoke: %v, want ErrLeaseRevoked", err)
 	}
 }
 
