@@ -24,7 +24,8 @@
 // Pausing and resuming a partition ([poolguard.Partition.Pause]) and
 // revoking one lease ([poolguard.Pool.Revoke]) are POST requests that must
 // carry [Options.Token] as "Authorization: Bearer <token>"; the page sends
-// the token typed into its token field. Without a configured token the
+// the token typed into its token field, kept in the tab's session storage
+// until the tab is closed. Without a configured token the
 // actions are disabled. Because the token travels in a header and never in
 // a cookie, a cross-site form cannot act on an operator's behalf; browser
 // requests from another origin are refused as well.
