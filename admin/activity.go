@@ -15,6 +15,7 @@ import (
 type backend struct {
 	state, query string
 	start        time.Time
+	running      float64 // seconds since start, by the server's clock
 }
 
 // activityReader reads pg_stat_activity for the pool's backends through
@@ -57,7 +58,8 @@ func (a *activityReader) query(ctx context.Context, pids []uint32) (map[uint32]b
 	for i, p := range pids {
 		ids[i] = int32(p)
 	}
-	rows, err := conn.Query(ctx, `SELECT pid, coalesce(state, ''), coalesce(query, ''), query_start
+	rows, err := conn.Query(ctx, `SELECT pid, coalesce(state, ''), coalesce(query, ''), query_start,
+		coalesce(extract(epoch FROM clock_timestamp() - query_start)::float8, 0)
 		FROM pg_stat_activity WHERE pid = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
@@ -69,7 +71,7 @@ func (a *activityReader) query(ctx context.Context, pids []uint32) (map[uint32]b
 			b     backend
 			start *time.Time
 		)
-		if err := rows.Scan(&pid, &b.state, &b.query, &start); err != nil {
+		if err := rows.Scan(&pid, &b.state, &b.query, &start, &b.running); err != nil {
 			return nil, err
 		}
 		if start != nil {

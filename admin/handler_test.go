@@ -271,7 +271,7 @@ func TestRevokeActive(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		l = findLease(t, snapshot(t, web), c.PID())
 	}
-	if l.State != "active" || l.Query != "SELECT pg_sleep($1)" {
+	if l.State != "active" || l.Query != "SELECT pg_sleep($1)" || l.QuerySeconds < 0 {
 		t.Errorf("running lease: state %q, query %q", l.State, l.Query)
 	}
 	pid := strconv.FormatUint(uint64(c.PID()), 10)

@@ -61,11 +61,12 @@ type Lease struct {
 	Suspected  bool      `json:"suspected"`
 
 	// From pg_stat_activity, when it could be read: the backend's state,
-	// its current or last statement (redacted, truncated) and when that
-	// started.
+	// its current or last statement (redacted, truncated), when that
+	// started and how long ago, by the server's clock.
 	BackendState string     `json:"backendState,omitempty"`
 	Query        string     `json:"query,omitempty"`
 	QueryStart   *time.Time `json:"queryStart,omitempty"`
+	QuerySeconds float64    `json:"querySeconds,omitempty"`
 }
 
 // Frame is one frame of the stack that acquired a lease.
@@ -124,7 +125,7 @@ func (h *handler) snapshot(ctx context.Context) Snapshot {
 	for i := range s.Leases {
 		l := &s.Leases[i]
 		if a, ok := act[l.PID]; ok {
-			l.BackendState, l.Query = a.state, RedactSQL(a.query, h.opts.MaxQueryLength)
+			l.BackendState, l.Query, l.QuerySeconds = a.state, RedactSQL(a.query, h.opts.MaxQueryLength), a.running
 			if !a.start.IsZero() {
 				l.QueryStart = &a.start
 			}
