@@ -42,8 +42,11 @@ func (a *activityReader) get(ctx context.Context, pids []uint32) (map[uint32]bac
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	act, err := a.query(ctx, pids)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %s: %w", a.timeout, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("current queries unavailable: could not read pg_stat_activity: %s", a.scrub(err))
+		return nil, fmt.Errorf("current queries unavailable: could not read pg_stat_activity: %w", scrubbed{err, a.cfg.Password})
 	}
 	return act, nil
 }
@@ -82,15 +85,18 @@ func (a *activityReader) query(ctx context.Context, pids []uint32) (map[uint32]b
 	return out, rows.Err()
 }
 
-// scrub returns err's text without the connection's password. pgx already
-// leaves it out of its errors; this makes sure of it.
-func (a *activityReader) scrub(err error) string {
-	msg := err.Error()
-	if errors.Is(err, context.DeadlineExceeded) {
-		msg = fmt.Sprintf("no answer within %s: %s", a.timeout, msg)
-	}
-	if pw := a.cfg.Password; pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	return msg
+// scrubbed is an error whose text never shows secret. pgx already leaves
+// the password out of its errors; this makes sure of it.
+type scrubbed struct {
+	err    error
+	secret string
 }
+
+func (e scrubbed) Error() string {
+	if e.secret == "" {
+		return e.err.Error()
+	}
+	return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx")
+}
+
+func (e scrubbed) Unwrap() error { return e.err }
