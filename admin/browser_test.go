@@ -35,10 +35,10 @@ func TestBrowser(t *testing.T) {
 	part := pool.Partition("sync")
 	leaked := syncUserData(ctx, t, part)
 	syncUserData(ctx, t, part)
-	web := newHandler(t, pool, admin.Options{Title: "userapi", Token: token, Refresh: 250 * time.Millisecond})
+	base := newHandler(t, pool, admin.Options{Title: "userapi", Token: token, Refresh: 250 * time.Millisecond})
 	b := startBrowser(ctx, t)
 
-	b.call(ctx, "Page.navigate", map[string]any{"url": web.URL + "/"})
+	b.call(ctx, "Page.navigate", map[string]any{"url": base + "/"})
 	row := fmt.Sprintf(`document.querySelector('tr[data-pid="%d"]')`, leaked.PID())
 	b.waitFor(ctx, row+` !== null`, "the leaked lease's row")
 	var text string
@@ -299,10 +299,10 @@ func TestScreenshot(t *testing.T) {
 	}
 	ctx := ctxTimeout(t, 2*time.Minute)
 	pool := newPool(t, "", func(c *poolguard.Config) { c.SuspectAfter = 8 * time.Second })
-	web := newHandler(t, pool, admin.Options{Title: "userapi", Token: token, Refresh: 250 * time.Millisecond})
+	base := newHandler(t, pool, admin.Options{Title: "userapi", Token: token, Refresh: 250 * time.Millisecond})
 	b := startBrowser(ctx, t)
 	b.call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false})
-	b.call(ctx, "Page.navigate", map[string]any{"url": web.URL + "/"})
+	b.call(ctx, "Page.navigate", map[string]any{"url": base + "/"})
 
 	trafficCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup

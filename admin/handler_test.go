@@ -48,9 +48,9 @@ func TestSnapshotShowsLeakedLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Release()
-	web := newHandler(t, pool, admin.Options{Token: token})
+	base := newHandler(t, pool, admin.Options{Token: token})
 
-	s := snapshot(t, web.URL)
+	s := snapshot(t, base)
 	if !s.Activity.OK {
 		t.Errorf("pg_stat_activity could not be read: %s", s.Activity.Error)
 	}
@@ -94,12 +94,12 @@ func TestSnapshotShowsLeakedLeases(t *testing.T) {
 
 func TestSnapshotOfIdlePool(t *testing.T) {
 	pool := newPool(t, "")
-	s := snapshot(t, newHandler(t, pool, admin.Options{}).URL)
+	s := snapshot(t, newHandler(t, pool, admin.Options{}))
 	if len(s.Leases) != 0 || len(s.CallSites) != 0 || !s.Activity.OK || s.Actions {
 		t.Errorf("idle pool without a token: %+v", s)
 	}
 	var raw map[string]any
-	_, body := do(t, http.MethodGet, newHandler(t, pool, admin.Options{}).URL+"/snapshot", "")
+	_, body := do(t, http.MethodGet, newHandler(t, pool, admin.Options{})+"/snapshot", "")
 	if err := json.Unmarshal([]byte(body), &raw); err != nil {
 		t.Fatal(err)
 	}
@@ -118,28 +118,28 @@ func TestSnapshotWithoutActivity(t *testing.T) {
 	}
 	pool := newPool(t, dsn)
 	c := syncUserData(ctx, t, pool.Partition("sync"))
-	web := newHandler(t, pool, admin.Options{})
+	base := newHandler(t, pool, admin.Options{})
 	// New connections to the database are refused from now on; the pool's
 	// are already open.
 	if err := server.Exec(ctx, "ALTER DATABASE noactivity WITH ALLOW_CONNECTIONS false"); err != nil {
 		t.Fatal(err)
 	}
-	s := snapshot(t, web.URL)
+	s := snapshot(t, base)
 	if s.Activity.OK || !strings.Contains(s.Activity.Error, "pg_stat_activity") {
 		t.Errorf("activity: %+v, want an error naming pg_stat_activity", s.Activity)
 	}
 	if l := findLease(t, s, c.PID()); l.Query != "" || l.Function != "admin_test.syncUserData" {
 		t.Errorf("lease without activity: %+v", l)
 	}
-	if status, body := do(t, http.MethodGet, web.URL+"/", ""); status != http.StatusOK {
+	if status, body := do(t, http.MethodGet, base+"/", ""); status != http.StatusOK {
 		t.Errorf("page: %d %s", status, body)
 	}
 }
 
 func TestPage(t *testing.T) {
 	pool := newPool(t, "")
-	web := newHandler(t, pool, admin.Options{Title: "userapi <prod>", Refresh: 500 * time.Millisecond})
-	resp, err := http.Get(web.URL + "/")
+	base := newHandler(t, pool, admin.Options{Title: "userapi <prod>", Refresh: 500 * time.Millisecond})
+	resp, err := http.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(csp, "default-src 'none'") {
 		t.Fatalf("GET /: %d, %q, CSP %q", resp.StatusCode, resp.Header.Get("Content-Type"), csp)
 	}
-	_, body := do(t, http.MethodGet, web.URL+"/", "")
+	_, body := do(t, http.MethodGet, base+"/", "")
 	for _, want := range []string{"userapi &lt;prod&gt;", `data-refresh="500"`, `fetch("snapshot"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -159,18 +159,18 @@ func TestPage(t *testing.T) {
 			t.Errorf("page loads an external resource: %q", external)
 		}
 	}
-	if status, _ := do(t, http.MethodGet, web.URL+"/nothing", ""); status != http.StatusNotFound {
+	if status, _ := do(t, http.MethodGet, base+"/nothing", ""); status != http.StatusNotFound {
 		t.Errorf("GET /nothing: %d, want 404", status)
 	}
-	if status, _ := do(t, http.MethodPost, web.URL+"/snapshot", token); status != http.StatusMethodNotAllowed {
+	if status, _ := do(t, http.MethodPost, base+"/snapshot", token); status != http.StatusMethodNotAllowed {
 		t.Errorf("POST /snapshot: %d, want 405", status)
 	}
 }
 
 func TestActionAuthorization(t *testing.T) {
 	pool := newPool(t, "")
-	withToken := newHandler(t, pool, admin.Options{Token: token}).URL
-	withoutToken := newHandler(t, pool, admin.Options{}).URL
+	withToken := newHandler(t, pool, admin.Options{Token: token})
+	withoutToken := newHandler(t, pool, admin.Options{})
 	for _, tc := range []struct {
 		name, method, url, token string
 		header                   []string
@@ -206,8 +206,8 @@ func TestActionAuthorization(t *testing.T) {
 func TestPauseAndResume(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	pool := newPool(t, "")
-	web := newHandler(t, pool, admin.Options{Token: token}).URL
-	if status, body := do(t, http.MethodPost, web+"/pause?partition=sync", token); status != http.StatusOK || !strings.Contains(body, `partition \"sync\" paused`) {
+	base := newHandler(t, pool, admin.Options{Token: token})
+	if status, body := do(t, http.MethodPost, base+"/pause?partition=sync", token); status != http.StatusOK || !strings.Contains(body, `partition \"sync\" paused`) {
 		t.Fatalf("pause: %d %s", status, body)
 	}
 	if _, err := pool.Partition("sync").Acquire(ctx); !errors.Is(err, poolguard.ErrPaused) {
@@ -216,10 +216,10 @@ func TestPauseAndResume(t *testing.T) {
 	if err := pool.Partition("api").With(ctx, func(*poolguard.Conn) error { return nil }); err != nil {
 		t.Errorf("the other partition: %v", err)
 	}
-	if s := snapshot(t, web); !s.Partitions[1].Paused || s.Partitions[1].Rejected["paused"] != 1 {
+	if s := snapshot(t, base); !s.Partitions[1].Paused || s.Partitions[1].Rejected["paused"] != 1 {
 		t.Errorf("snapshot after pause: %+v", s.Partitions[1])
 	}
-	if status, body := do(t, http.MethodPost, web+"/resume?partition=sync", token); status != http.StatusOK {
+	if status, body := do(t, http.MethodPost, base+"/resume?partition=sync", token); status != http.StatusOK {
 		t.Fatalf("resume: %d %s", status, body)
 	}
 	if err := pool.Partition("sync").With(ctx, func(*poolguard.Conn) error { return nil }); err != nil {
@@ -231,18 +231,18 @@ func TestRevoke(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	pool := newPool(t, "")
 	c := syncUserData(ctx, t, pool.Partition("sync"))
-	web := newHandler(t, pool, admin.Options{Token: token}).URL
+	base := newHandler(t, pool, admin.Options{Token: token})
 	pid := strconv.FormatUint(uint64(c.PID()), 10)
-	if status, body := do(t, http.MethodPost, web+"/revoke?pid="+pid, token); status != http.StatusOK || !strings.Contains(body, "PID "+pid+" revoked") {
+	if status, body := do(t, http.MethodPost, base+"/revoke?pid="+pid, token); status != http.StatusOK || !strings.Contains(body, "PID "+pid+" revoked") {
 		t.Fatalf("revoke: %d %s", status, body)
 	}
 	if _, err := c.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrLeaseRevoked) {
 		t.Errorf("the holder's next call: %v, want ErrLeaseRevoked", err)
 	}
-	if status, _ := do(t, http.MethodPost, web+"/revoke?pid="+pid, token); status != http.StatusNotFound {
+	if status, _ := do(t, http.MethodPost, base+"/revoke?pid="+pid, token); status != http.StatusNotFound {
 		t.Errorf("revoking again: %d, want 404", status)
 	}
-	if s := snapshot(t, web); len(s.Leases) != 0 || s.Partitions[1].Reclaimed["revoked"] != 1 {
+	if s := snapshot(t, base); len(s.Leases) != 0 || s.Partitions[1].Reclaimed["revoked"] != 1 {
 		t.Errorf("snapshot after revoke: leases %+v, reclaimed %v", s.Leases, s.Partitions[1].Reclaimed)
 	}
 }
@@ -257,7 +257,7 @@ func TestRevokeActive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Release()
-	web := newHandler(t, pool, admin.Options{Token: token}).URL
+	base := newHandler(t, pool, admin.Options{Token: token})
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Exec(ctx, "SELECT pg_sleep($1)", 25)
@@ -269,13 +269,13 @@ func TestRevokeActive(t *testing.T) {
 			t.Fatalf("the query never showed as active: %+v", l)
 		}
 		time.Sleep(20 * time.Millisecond)
-		l = findLease(t, snapshot(t, web), c.PID())
+		l = findLease(t, snapshot(t, base), c.PID())
 	}
 	if l.State != "active" || l.Query != "SELECT pg_sleep($1)" || l.QuerySeconds < 0 {
 		t.Errorf("running lease: state %q, query %q", l.State, l.Query)
 	}
 	pid := strconv.FormatUint(uint64(c.PID()), 10)
-	if status, body := do(t, http.MethodPost, web+"/revoke?pid="+pid, token); status != http.StatusOK {
+	if status, body := do(t, http.MethodPost, base+"/revoke?pid="+pid, token); status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", status, body)
 	}
 	if err := <-done; !errors.Is(err, poolguard.ErrLeaseRevoked) {

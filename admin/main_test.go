@@ -94,18 +94,21 @@ func newPool(t *testing.T, dsn string, opts ...func(*poolguard.Config)) *poolgua
 	return pool
 }
 
-// newHandler returns the admin handler for pool, served by a test server.
-// Its log is checked for secrets at the end of the test.
-func newHandler(t *testing.T, pool *poolguard.Pool, opts admin.Options) *httptest.Server {
+// newHandler returns the admin handler for pool, mounted under a prefix as
+// a service would, on a test server, and the URL it is mounted at. Its log
+// is checked for secrets at the end of the test.
+func newHandler(t *testing.T, pool *poolguard.Pool, opts admin.Options) string {
 	t.Helper()
 	var log logBuffer
 	opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
-	web := httptest.NewServer(admin.NewHandler(pool, opts))
+	mux := http.NewServeMux()
+	mux.Handle("/debug/pool/", http.StripPrefix("/debug/pool", admin.NewHandler(pool, opts)))
+	web := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		web.Close()
 		noSecrets(t, "the log", log.String())
 	})
-	return web
+	return web.URL + "/debug/pool"
 }
 
 // syncUserData is the outage's bug: on a validation error it returns
