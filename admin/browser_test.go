@@ -80,13 +80,17 @@ func TestBrowser(t *testing.T) {
 	if _, err := leaked.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrLeaseRevoked) {
 		t.Errorf("the holder's next call after clicking revoke: %v, want ErrLeaseRevoked", err)
 	}
+	if len(b.errors) > 0 {
+		t.Errorf("the page logged errors:\n%s", strings.Join(b.errors, "\n"))
+	}
 }
 
 // browser is headless Chromium driven over the DevTools protocol.
 type browser struct {
-	t    *testing.T
-	ws   *websocket.Conn
-	next int
+	t      *testing.T
+	ws     *websocket.Conn
+	next   int
+	errors []string // exceptions and errors the page logged
 }
 
 // startBrowser starts Chromium with an empty page, or skips the test when
@@ -154,6 +158,8 @@ func startBrowser(ctx context.Context, t *testing.T) *browser {
 		t.Fatal("chromium did not start its DevTools endpoint within 30s")
 	}
 	b.ws = b.dial(ctx, pageURL(ctx, t, browserURL))
+	b.call(ctx, "Runtime.enable", nil)
+	b.call(ctx, "Log.enable", nil)
 	return b
 }
 
@@ -212,9 +218,20 @@ func (b *browser) send(ctx context.Context, method string, params any) (json.Raw
 			ID     int
 			Result json.RawMessage
 			Error  *struct{ Message string }
+			Method string
+			Params struct {
+				ExceptionDetails struct{ Exception struct{ Description string } }
+				Entry            struct{ Level, Text, URL string }
+			}
 		}
 		if err := json.Unmarshal(data, &reply); err != nil {
 			return nil, err
+		}
+		switch p := reply.Params; {
+		case reply.Method == "Runtime.exceptionThrown":
+			b.errors = append(b.errors, p.ExceptionDetails.Exception.Description)
+		case reply.Method == "Log.entryAdded" && p.Entry.Level == "error":
+			b.errors = append(b.errors, p.Entry.Text+" ("+p.Entry.URL+")")
 		}
 		if reply.ID != id {
 			continue // an event
@@ -273,7 +290,7 @@ func (b *browser) waitFor(ctx context.Context, cond, what string) {
 		case <-ctx.Done():
 			var text string
 			b.eval(context.Background(), "document.body.innerText", &text)
-			b.t.Fatalf("timed out waiting for %s; the page shows:\n%s", what, text)
+			b.t.Fatalf("timed out waiting for %s; the page logged %q and shows:\n%s", what, b.errors, text)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -154,7 +154,7 @@ func TestPage(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
-	for _, external := range []string{"<script src", "<link", "@import", "url("} {
+	for _, external := range []string{"<script src", `<link rel="stylesheet"`, `href="http`, "@import", "url("} {
 		if strings.Contains(body, external) {
 			t.Errorf("page loads an external resource: %q", external)
 		}
