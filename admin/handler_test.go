@@ -3,6 +3,7 @@ package admin_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -112,7 +113,8 @@ func TestSnapshotOfIdlePool(t *testing.T) {
 // leases and says why their queries are missing.
 func TestSnapshotWithoutActivity(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
-	dsn, err := server.CreateDatabase(ctx, "noactivity")
+	db := fmt.Sprintf("noactivity_%d", time.Now().UnixNano()) // unique with -count
+	dsn, err := server.CreateDatabase(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestSnapshotWithoutActivity(t *testing.T) {
 	base := newHandler(t, pool, admin.Options{})
 	// New connections to the database are refused from now on; the pool's
 	// are already open.
-	if err := server.Exec(ctx, "ALTER DATABASE noactivity WITH ALLOW_CONNECTIONS false"); err != nil {
+	if err := server.Exec(ctx, "ALTER DATABASE "+db+" WITH ALLOW_CONNECTIONS false"); err != nil {
 		t.Fatal(err)
 	}
 	s := snapshot(t, base)
