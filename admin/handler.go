@@ -34,7 +34,8 @@ type Options struct {
 	// ActivityTimeout bounds connecting to the server and reading
 	// pg_stat_activity for a snapshot. Zero means two seconds.
 	ActivityTimeout time.Duration
-	// Logger records every action taken, with the requester's address.
+	// Logger records every action taken or refused, with the requester's
+	// address (never the token).
 	// Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -139,6 +140,7 @@ func (h *handler) action(do func(*http.Request) (string, error)) http.HandlerFun
 			return
 		}
 		if err := h.authorize(r); err != nil {
+			h.opts.Logger.Warn("poolguard admin: action refused", "action", r.URL.Path, "remote", r.RemoteAddr, "reason", err.msg)
 			if err.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="poolguard admin"`)
 			}
