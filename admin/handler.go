@@ -35,8 +35,7 @@ type Options struct {
 	// pg_stat_activity for a snapshot. Zero means two seconds.
 	ActivityTimeout time.Duration
 	// Logger records every action taken or refused, with the requester's
-	// address (never the token).
-	// Nil means slog.Default().
+	// address (never the token). Nil means slog.Default().
 	Logger *slog.Logger
 }
 
