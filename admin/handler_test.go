@@ -105,6 +105,32 @@ func TestSnapshotOfIdlePool(t *testing.T) {
 	}
 }
 
+// The page is needed most when the pool is exhausted: the snapshot reads
+// pg_stat_activity without a connection from the pool.
+func TestSnapshotOfExhaustedPool(t *testing.T) {
+	ctx := ctxTimeout(t, 30*time.Second)
+	pool := newPool(t, "")
+	for _, name := range []string{"api", "api", "api", "sync", "sync", "sync"} {
+		c, err := pool.Partition(name).Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+	}
+	if _, err := pool.Partition("api").Acquire(ctxTimeout(t, 50*time.Millisecond)); !errors.Is(err, poolguard.ErrAcquireTimeout) {
+		t.Fatalf("acquire from the full pool: %v, want ErrAcquireTimeout", err)
+	}
+	s := snapshot(t, newHandler(t, pool, admin.Options{}))
+	if len(s.Leases) != 6 || !s.Activity.OK {
+		t.Errorf("exhausted pool: %d leases, activity %+v; want 6, ok", len(s.Leases), s.Activity)
+	}
+	for _, l := range s.Leases {
+		if l.BackendState != "idle" {
+			t.Errorf("lease %d: backend state %q, want idle", l.PID, l.BackendState)
+		}
+	}
+}
+
 // When pg_stat_activity cannot be read, the snapshot still lists the
 // leases and says why their queries are missing.
 func TestSnapshotWithoutActivity(t *testing.T) {
