@@ -1,3 +1,5 @@
+//go:build unix
+
 package admin_test
 
 import (
@@ -128,7 +130,10 @@ func startBrowser(ctx context.Context, t *testing.T) *browser {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if _, url, ok := strings.Cut(sc.Text(), "DevTools listening on "); ok {
-				endpoint <- url
+				select {
+				case endpoint <- url:
+				default:
+				}
 			}
 		}
 		io.Copy(io.Discard, stderr)
