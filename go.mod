@@ -3,6 +3,7 @@ module github.com/poolguard/poolguard
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.14
 	github.com/jackc/pgx/v5 v5.12.0
 	go.uber.org/goleak v1.3.0
 )

@@ -1,0 +1,197 @@
+package admin
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/poolguard/poolguard"
+)
+
+// Snapshot is the pool's state as served as JSON by the handler's
+// snapshot endpoint.
+type Snapshot struct {
+	Time       time.Time   `json:"time"`
+	MaxConns   int         `json:"maxConns"`
+	TotalConns int         `json:"totalConns"`
+	Partitions []Partition `json:"partitions"`
+	Leases     []Lease     `json:"leases"`    // oldest first
+	CallSites  []CallSite  `json:"callSites"` // most leases first
+	// Activity says whether the leases' current queries could be read
+	// from pg_stat_activity.
+	Activity Activity `json:"activity"`
+	// Actions reports whether actions are enabled (a token is configured).
+	Actions bool `json:"actions"`
+}
+
+// Partition is one partition's statistics.
+type Partition struct {
+	Name               string           `json:"name"`
+	InUse              int              `json:"inUse"`
+	Idle               int              `json:"idle"`
+	Guaranteed         int              `json:"guaranteed"`
+	Max                int              `json:"max"`
+	Borrowed           int              `json:"borrowed"`
+	Waiting            int              `json:"waiting"`
+	MaxWaiting         int              `json:"maxWaiting"`
+	Paused             bool             `json:"paused"`
+	OldestLeaseSeconds float64          `json:"oldestLeaseSeconds"`
+	Acquires           int64            `json:"acquires"`
+	WaitedAcquires     int64            `json:"waitedAcquires"`
+	Opened             int64            `json:"opened"`
+	OpenFailures       int64            `json:"openFailures"`
+	Closed             int64            `json:"closed"`
+	Rejected           map[string]int64 `json:"rejected"` // by reason
+	Leaks              map[string]int64 `json:"leaks"`    // by kind
+	LeaksProven        int64            `json:"leaksProven"`
+	Reclaimed          map[string]int64 `json:"reclaimed"` // by reason
+}
+
+// Lease is one lease, with what its backend is doing.
+type Lease struct {
+	Partition  string    `json:"partition"`
+	Acquired   time.Time `json:"acquired"`
+	AgeSeconds float64   `json:"ageSeconds"`
+	CallSite   string    `json:"callSite"`
+	Function   string    `json:"function"`
+	Stack      []Frame   `json:"stack"`
+	PID        uint32    `json:"pid"`
+	State      string    `json:"state"` // the pool's view: idle, active or in_transaction
+	Suspected  bool      `json:"suspected"`
+
+	// From pg_stat_activity, when it could be read: the backend's state,
+	// its current or last statement (redacted, truncated), when that
+	// started and how long ago, by the server's clock.
+	BackendState string     `json:"backendState,omitempty"`
+	Query        string     `json:"query,omitempty"`
+	QueryStart   *time.Time `json:"queryStart,omitempty"`
+	QuerySeconds float64    `json:"querySeconds,omitempty"`
+}
+
+// Frame is one frame of the stack that acquired a lease.
+type Frame struct {
+	Function string `json:"function"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+}
+
+// CallSite groups the leases of one partition acquired at one call site.
+type CallSite struct {
+	Partition     string  `json:"partition"`
+	CallSite      string  `json:"callSite"`
+	Function      string  `json:"function"`
+	Count         int     `json:"count"`
+	OldestSeconds float64 `json:"oldestSeconds"`
+}
+
+// Activity reports on the pg_stat_activity query.
+type Activity struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"` // why the queries are missing
+}
+
+// snapshot gathers the pool's state. The pool is read without acquiring
+// anything, so it works when the pool is exhausted.
+func (h *handler) snapshot(ctx context.Context) Snapshot {
+	st := h.pool.Stats()
+	s := Snapshot{
+		Time: time.Now(), MaxConns: st.MaxConns, TotalConns: st.TotalConns,
+		Partitions: make([]Partition, 0, len(st.Partitions)),
+		Leases:     []Lease{},
+		CallSites:  []CallSite{},
+		Actions:    h.opts.Token != "",
+	}
+	for _, p := range st.Partitions {
+		s.Partitions = append(s.Partitions, partition(p))
+	}
+	leases := h.pool.Leases()
+	pids := make([]uint32, len(leases))
+	for i, l := range leases {
+		pids[i] = l.PID
+		s.Leases = append(s.Leases, lease(l))
+	}
+	s.CallSites = callSites(s.Leases)
+	if len(leases) == 0 {
+		s.Activity.OK = true
+		return s
+	}
+	act, err := h.activity.get(ctx, pids)
+	if err != nil {
+		s.Activity.Error = err.Error()
+		return s
+	}
+	s.Activity.OK = true
+	for i := range s.Leases {
+		l := &s.Leases[i]
+		if a, ok := act[l.PID]; ok {
+			l.BackendState, l.Query, l.QuerySeconds = a.state, RedactSQL(a.query, h.opts.MaxQueryLength), a.running
+			if !a.start.IsZero() {
+				l.QueryStart = &a.start
+			}
+		}
+	}
+	return s
+}
+
+func partition(p poolguard.PartitionStats) Partition {
+	out := Partition{
+		Name: p.Name, InUse: p.InUse, Idle: p.Idle, Guaranteed: p.Guaranteed, Max: p.Max,
+		Borrowed: p.Borrowed, Waiting: p.Waiting, MaxWaiting: p.MaxWaiting, Paused: p.Paused,
+		OldestLeaseSeconds: p.OldestLease.Seconds(),
+		Acquires:           p.Acquires, WaitedAcquires: p.WaitedAcquires,
+		Opened: p.Opened, OpenFailures: p.OpenFailures, Closed: p.Closed,
+		Rejected: map[string]int64{
+			"closed": p.Rejected.Closed, "paused": p.Rejected.Paused, "queue_full": p.Rejected.QueueFull,
+			"deadline": p.Rejected.Deadline, "timeout": p.Rejected.Timeout, "canceled": p.Rejected.Canceled,
+		},
+		Leaks:       map[string]int64{},
+		LeaksProven: p.Leaks.Proven(),
+		Reclaimed:   map[string]int64{},
+	}
+	for k := poolguard.LeakUnreachable; k <= poolguard.LeakSuspectReturned; k++ {
+		out.Leaks[k.String()] = p.Leaks.Of(k)
+	}
+	for r := poolguard.ReclaimLeak; r <= poolguard.ReclaimClose; r++ {
+		out.Reclaimed[r.String()] = p.Reclaimed.Of(r)
+	}
+	return out
+}
+
+func lease(l poolguard.LeaseInfo) Lease {
+	out := Lease{
+		Partition: l.Partition, Acquired: l.Acquired, AgeSeconds: l.Age.Seconds(),
+		CallSite: l.CallSite, Function: l.Function, Stack: make([]Frame, len(l.Stack)),
+		PID: l.PID, State: l.State.String(), Suspected: l.Suspected,
+	}
+	for i, f := range l.Stack {
+		out.Stack[i] = Frame{Function: f.Function, File: f.File, Line: f.Line}
+	}
+	return out
+}
+
+// callSites groups leases by partition and call site, most leases first,
+// then oldest first.
+func callSites(ls []Lease) []CallSite {
+	type key struct{ part, site string }
+	by := map[key]int{}
+	out := []CallSite{}
+	for _, l := range ls {
+		k := key{l.Partition, l.CallSite}
+		i, ok := by[k]
+		if !ok {
+			i = len(out)
+			by[k] = i
+			out = append(out, CallSite{Partition: l.Partition, CallSite: l.CallSite, Function: l.Function})
+		}
+		out[i].Count++
+		out[i].OldestSeconds = max(out[i].OldestSeconds, l.AgeSeconds)
+	}
+	slices.SortStableFunc(out, func(a, b CallSite) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.OldestSeconds, a.OldestSeconds)
+	})
+	return out
+}
