@@ -116,25 +116,35 @@ func (k LeakKind) describe() string {
 }
 
 // frames formats a recorded stack, dropping poolguard's own frames so the
-// first frame is the caller's acquire.
+// first frame is the caller's acquire. When every frame is poolguard's or
+// the runtime's (a goroutine started as "go pool.Exec(...)"), the nearest
+// poolguard frame is kept rather than nothing.
 func frames(pcs []uintptr) []runtime.Frame {
 	if len(pcs) == 0 {
 		return nil
 	}
 	var out []runtime.Frame
+	var nearest *runtime.Frame
 	fr := runtime.CallersFrames(pcs)
-	for {
-		f, more := fr.Next()
-		if strings.HasPrefix(f.Function, "runtime.") && len(out) > 0 {
+	for more := true; more; {
+		var f runtime.Frame
+		f, more = fr.Next()
+		runtimeFrame := strings.HasPrefix(f.Function, "runtime.")
+		switch {
+		case runtimeFrame && len(out) > 0:
 			return out // runtime.main, runtime.goexit: no help to the reader
-		}
-		if !(len(out) == 0 && internalFrame(f.Function)) {
+		case len(out) == 0 && internalFrame(f.Function):
+			if !runtimeFrame {
+				nearest = &f
+			}
+		default:
 			out = append(out, f)
 		}
-		if !more {
-			return out
-		}
 	}
+	if len(out) == 0 && nearest != nil {
+		out = append(out, *nearest)
+	}
+	return out
 }
 
 // round shortens a duration for a message: milliseconds below a second,

@@ -277,3 +277,15 @@ func TestReleaseIsIdempotentAndUseAfterReleaseFails(t *testing.T) {
 		t.Fatalf("the new holder lost its lease to a stale Release: %v", err)
 	}
 }
+
+func TestCallSiteOfAGoroutineStartedOnThePool(t *testing.T) {
+	ctx := ctxTimeout(t, 30*time.Second)
+	p, _ := newPool(t, nil, nil)
+	go p.Exec(ctx, "SELECT pg_sleep(0.3)") // only its lease is looked at
+	eventually(t, "the lease is held", func() bool { return len(p.Leases()) == 1 })
+	ls := p.Leases()
+	if len(ls) == 1 && (ls[0].CallSite == "unknown" || ls[0].CallSite == "") {
+		t.Errorf("call site of a lease taken by go pool.Exec(...) = %q, want the nearest frame", ls[0].CallSite)
+	}
+	eventually(t, "the lease is released", func() bool { return len(p.Leases()) == 0 })
+}
