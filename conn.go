@@ -177,9 +177,10 @@ func (c *Conn) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) 
 		return nil, c.exit(pc, err)
 	}
 	t, err := pc.conn.BeginTx(ctx, opts)
-	if err = c.exit(pc, err); err != nil {
-		return nil, err
+	if err != nil {
+		return nil, c.exit(pc, err)
 	}
+	c.exit(pc, nil) // nil in, nil out: the transaction started
 	return &tx{inner: t, c: c}, nil
 }
 
@@ -341,9 +342,10 @@ func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, t.c.exit(pc, err)
 	}
 	in, err := t.inner.Begin(ctx)
-	if err = t.c.exit(pc, err); err != nil {
-		return nil, err
+	if err != nil {
+		return nil, t.c.exit(pc, err)
 	}
+	t.c.exit(pc, nil) // nil in, nil out: the savepoint exists
 	return &tx{inner: in, c: t.c}, nil
 }
 

@@ -161,7 +161,7 @@ func ExampleAcquireError() {
 	// wait, the message also names the call sites holding the connections.
 	expired, cancel := context.WithTimeout(ctx, 0)
 	defer cancel()
-	_, err = pool.Acquire(expired)
+	_, err = pool.Acquire(expired) //leakcheck:ignore the deadline has passed: this acquire fails
 	var ae *poolguard.AcquireError
 	fmt.Println(errors.Is(err, poolguard.ErrAcquireTimeout), errors.As(err, &ae), ae.InUse, ae.Holders[0].Count)
 	// Output: true true 1 1

@@ -140,7 +140,7 @@ func TestRefusals(t *testing.T) {
 	// One waiter fills the queue; the next is refused.
 	waiting := make(chan error)
 	go func() {
-		_, err := p.Acquire(ctxTimeout(t, 10*time.Second))
+		_, err := p.Acquire(ctxTimeout(t, 10*time.Second)) //leakcheck:ignore this waiter is failed by Pause
 		waiting <- err
 	}()
 	eventually(t, "one caller waits", func() bool { return def.Stats().Waiting == 1 })
@@ -165,7 +165,7 @@ func TestRefusals(t *testing.T) {
 	// A cancelled waiter leaves the queue at once.
 	cctx, cancelWait := context.WithCancel(ctx)
 	go func() {
-		_, err := p.Acquire(cctx)
+		_, err := p.Acquire(cctx) //leakcheck:ignore this waiter is cancelled
 		waiting <- err
 	}()
 	eventually(t, "one caller waits", func() bool { return def.Stats().Waiting == 1 })
@@ -310,7 +310,7 @@ func TestWithPanicReleases(t *testing.T) {
 		func() {
 			defer func() { _ = recover() }()
 			_ = p.With(ctx, func(c *poolguard.Conn) error {
-				rows, err := c.Query(ctx, "SELECT generate_series(1, 10)")
+				rows, err := c.Query(ctx, "SELECT generate_series(1, 10)") //leakcheck:ignore the panic below leaves the rows open on purpose
 				if err != nil {
 					return err
 				}
@@ -390,7 +390,7 @@ func TestReleaseInTransactionClosesConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := c.PID()
-	if _, err := c.Begin(ctx); err != nil {
+	if _, err := c.Begin(ctx); err != nil { //leakcheck:ignore released inside its transaction on purpose
 		t.Fatal(err)
 	}
 	if ls := p.Leases(); ls[0].State != poolguard.LeaseInTransaction {
@@ -521,7 +521,7 @@ func TestIdleInTxTimeout(t *testing.T) {
 		c.Partitions = []poolguard.PartitionConfig{{Name: "sync", IdleInTxTimeout: 100 * time.Millisecond}}
 	})
 	err := p.With(ctx, func(c *poolguard.Conn) error {
-		tx, err := c.Begin(ctx)
+		tx, err := c.Begin(ctx) //leakcheck:ignore the server ends this transaction
 		if err != nil {
 			return err
 		}

@@ -109,7 +109,7 @@ func TestIdleInTransaction(t *testing.T) {
 			if c, err = pool.Acquire(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Begin(ctx); err != nil {
+			if _, err := c.Begin(ctx); err != nil { //leakcheck:ignore left in its transaction on purpose
 				t.Fatal(err)
 			}
 		})
@@ -166,7 +166,7 @@ func TestOwnPool(t *testing.T) {
 		}
 		ft.run(func() {
 			pooltest.NoLeaks(ft, pool, opts...)
-			if _, err := pool.Acquire(ctxFor(t)); err != nil { // leaked until Close
+			if _, err := pool.Acquire(ctxFor(t)); err != nil { //leakcheck:ignore leaked on purpose, for NoLeaks to find
 				t.Fatal(err)
 			}
 			pool.Close() // revokes the lease and reports it as a proven leak

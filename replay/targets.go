@@ -87,7 +87,7 @@ func (t *pgxpoolTarget) api(ctx context.Context, id int64, acquired func()) erro
 }
 
 func (t *pgxpoolTarget) sync(ctx context.Context, id int64) error {
-	conn, err := t.pool.Acquire(ctx)
+	conn, err := t.pool.Acquire(ctx) //leakcheck:ignore the outage's bug, replayed on purpose
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (t *sqlTarget) api(ctx context.Context, id int64, acquired func()) error {
 }
 
 func (t *sqlTarget) sync(ctx context.Context, id int64) error {
-	conn, err := t.db.Conn(ctx)
+	conn, err := t.db.Conn(ctx) //leakcheck:ignore the outage's bug, replayed on purpose
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,6 +29,10 @@ func TestShutdownInFlight(t *testing.T) {
 	go func() {
 		done <- userapi.Run(ctx, ln, pool, userapi.RunOptions{
 			Sync: userapi.SyncUser, Logger: slog.New(slog.DiscardHandler),
+			// Long enough that a loaded machine cannot time the held
+			// requests out before the shutdown starts.
+			Handler:         userapi.HandlerOptions{RequestTimeout: time.Minute},
+			ShutdownTimeout: time.Minute,
 		})
 	}()
 
