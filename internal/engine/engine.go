@@ -129,7 +129,6 @@ type Part[R any] struct {
 	holdCount int64
 
 	acquires, waits, creates, createFails, destroys int64
-	waitTime                                        time.Duration
 	rejects                                         [numReasons]int64
 }
 
@@ -203,6 +202,7 @@ func (s *Slot[R]) lease(now time.Time, pcs []uintptr) {
 // lease. On refusal it returns the reason, and the time it waited.
 func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant[R], Reason, time.Duration) {
 	p := e.parts[part]
+	now := time.Now() // read outside the lock, which stays short
 	e.mu.Lock()
 	if r := e.refuse(p); r != ReasonNone {
 		p.rejects[r]++
@@ -210,7 +210,7 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 		return Grant[R]{}, r, 0
 	}
 	if p.queue.empty() && e.admissible(p) {
-		if g, ok := e.grant(p, pcs); ok {
+		if g, ok := e.grant(p, pcs, now); ok {
 			p.acquires++
 			e.mu.Unlock()
 			return g, ReasonNone, 0
@@ -221,7 +221,7 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 		e.mu.Unlock()
 		return Grant[R]{}, r, 0
 	}
-	w := &waiter[R]{ch: make(chan result[R], 1), start: time.Now()}
+	w := &waiter[R]{ch: make(chan result[R], 1), start: now}
 	w.npcs = copy(w.pcs[:], pcs)
 	e.seq++
 	w.seq = e.seq
@@ -298,13 +298,13 @@ const minHoldSamples = 32
 // grant hands p a lease if a resource can be had without waiting: an idle
 // one of its own, a free place under MaxConns, or an idle one of another
 // partition to evict. It must be called with e.mu held and p admissible.
-func (e *Engine[R]) grant(p *Part[R], pcs []uintptr) (Grant[R], bool) {
+func (e *Engine[R]) grant(p *Part[R], pcs []uintptr, now time.Time) (Grant[R], bool) {
 	if n := len(p.idle); n > 0 {
 		s := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		e.addHeld(p, 1)
-		s.lease(time.Now(), pcs)
+		s.lease(now, pcs)
 		return Grant[R]{Slot: s}, true
 	}
 	if e.total < e.max {
@@ -341,7 +341,7 @@ func (e *Engine[R]) victim(p *Part[R]) *Slot[R] {
 // dispatch serves waiters while capacity allows: the partition first (the
 // owner of a freed slot) before the others, then whichever admissible
 // partition has waited longest. It must be called with e.mu held.
-func (e *Engine[R]) dispatch(first *Part[R]) {
+func (e *Engine[R]) dispatch(first *Part[R], now time.Time) {
 	for e.waiting > 0 {
 		p := first
 		if p == nil || p.queue.empty() || !e.admissible(p) {
@@ -356,7 +356,7 @@ func (e *Engine[R]) dispatch(first *Part[R]) {
 			}
 		}
 		w := p.queue.head
-		g, ok := e.grant(p, w.pcs[:w.npcs])
+		g, ok := e.grant(p, w.pcs[:w.npcs], now)
 		if !ok {
 			return
 		}
@@ -364,7 +364,6 @@ func (e *Engine[R]) dispatch(first *Part[R]) {
 		e.waiting--
 		p.acquires++
 		p.waits++
-		p.waitTime += time.Since(w.start)
 		w.ch <- result[R]{grant: g}
 	}
 }
@@ -374,11 +373,12 @@ func (e *Engine[R]) dispatch(first *Part[R]) {
 func (e *Engine[R]) Created(part int, res R, expires time.Time, pcs []uintptr) *Slot[R] {
 	p := e.parts[part]
 	s := &Slot[R]{Res: res, part: p, expires: expires}
+	now := time.Now()
 	e.mu.Lock()
 	p.creates++
 	s.idx = len(e.all)
 	e.all = append(e.all, s)
-	s.lease(time.Now(), pcs)
+	s.lease(now, pcs)
 	e.mu.Unlock()
 	return s
 }
@@ -386,11 +386,12 @@ func (e *Engine[R]) Created(part int, res R, expires time.Time, pcs []uintptr) *
 // CreateFailed gives back a grant whose resource could not be opened.
 func (e *Engine[R]) CreateFailed(part int) {
 	p := e.parts[part]
+	now := time.Now()
 	e.mu.Lock()
 	p.createFails++
 	e.addHeld(p, -1)
 	e.total--
-	e.dispatch(p)
+	e.dispatch(p, now)
 	e.mu.Unlock()
 }
 
@@ -414,7 +415,7 @@ func (e *Engine[R]) Release(s *Slot[R], reuse bool) (kept bool, held time.Durati
 		p.destroys++
 	}
 	if e.waiting > 0 {
-		e.dispatch(p)
+		e.dispatch(p, now)
 	}
 	e.mu.Unlock()
 	return kept, held, suspected
@@ -450,17 +451,18 @@ func (e *Engine[R]) endLease(s *Slot[R], now time.Time, released bool) (time.Dur
 // caller, who then calls Closed. It returns the lease that ended, or false if
 // s was no longer leased.
 func (e *Engine[R]) Reclaim(s *Slot[R]) (Lease[R], bool) {
+	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !s.leased {
 		return Lease[R]{}, false
 	}
 	l := s.snapshot()
-	e.endLease(s, time.Now(), false)
+	e.endLease(s, now, false)
 	e.unregister(s)
 	s.part.destroys++
 	if e.waiting > 0 {
-		e.dispatch(s.part)
+		e.dispatch(s.part, now)
 	}
 	return l, true
 }
@@ -479,10 +481,11 @@ func (e *Engine[R]) unregister(s *Slot[R]) {
 
 // Closed gives back the place under MaxConns of a resource that was closed.
 func (e *Engine[R]) Closed() {
+	now := time.Now()
 	e.mu.Lock()
 	e.total--
 	if e.waiting > 0 {
-		e.dispatch(nil)
+		e.dispatch(nil, now)
 	}
 	e.mu.Unlock()
 }

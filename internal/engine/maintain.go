@@ -48,6 +48,7 @@ func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, minIdle [
 // closed meanwhile: the caller must then close res and call Closed.
 func (e *Engine[R]) Opened(part int, res R, expires time.Time, ok bool) bool {
 	p := e.parts[part]
+	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p.opening--
@@ -55,7 +56,7 @@ func (e *Engine[R]) Opened(part int, res R, expires time.Time, ok bool) bool {
 		p.createFails++
 		e.total--
 		if e.waiting > 0 {
-			e.dispatch(nil)
+			e.dispatch(nil, now)
 		}
 		return true
 	}
@@ -63,12 +64,12 @@ func (e *Engine[R]) Opened(part int, res R, expires time.Time, ok bool) bool {
 		return false
 	}
 	p.creates++
-	s := &Slot[R]{Res: res, part: p, expires: expires, idx: len(e.all), idleSince: time.Now()}
+	s := &Slot[R]{Res: res, part: p, expires: expires, idx: len(e.all), idleSince: now}
 	s.word.v.Store(pack(0, stFree))
 	e.all = append(e.all, s)
 	p.idle = append(p.idle, s)
 	if e.waiting > 0 {
-		e.dispatch(p)
+		e.dispatch(p, now)
 	}
 	return true
 }

@@ -10,7 +10,6 @@ type PartStats struct {
 	Paused                       bool
 	OldestAcquired               time.Time // zero when nothing is held
 	Acquires, Waits              int64
-	WaitTime                     time.Duration
 	Creates, CreateFails, Closes int64
 	Rejects                      [numReasons]int64
 }
@@ -38,7 +37,7 @@ func (e *Engine[R]) Stats() Stats {
 		st.Parts[i] = PartStats{
 			Name: p.cfg.Name, Held: p.held, Idle: len(p.idle), Waiting: p.queue.n,
 			Guaranteed: p.cfg.Guaranteed, Max: p.cfg.Max, MaxWaiting: p.cfg.MaxWaiting,
-			Paused: p.paused, Acquires: p.acquires, Waits: p.waits, WaitTime: p.waitTime,
+			Paused: p.paused, Acquires: p.acquires, Waits: p.waits,
 			Creates: p.creates, CreateFails: p.createFails, Closes: p.destroys, Rejects: p.rejects,
 		}
 	}
