@@ -2,6 +2,7 @@ package prom_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,32 +12,36 @@ import (
 	"github.com/poolguard/poolguard"
 )
 
-// BenchmarkCollect measures one scrape's collection of a pool of 100 with
-// all 100 connections leased, the outage's state.
+// BenchmarkCollect measures one scrape's collection of a pool of 100,
+// idle and with all 100 connections leased, the outage's state.
 func BenchmarkCollect(b *testing.B) {
-	p := newPool(b, func(cfg *poolguard.Config) { cfg.MaxConns = 100 })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for range 100 {
-		c, err := p.Acquire(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Release()
+	for _, leases := range []int{0, 100} {
+		b.Run(fmt.Sprintf("leases=%d", leases), func(b *testing.B) {
+			p := newPool(b, func(cfg *poolguard.Config) { cfg.MaxConns = 100 })
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			for range leases {
+				c, err := p.Acquire(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Release()
+			}
+			c := newCollector(b, p)
+			ch := make(chan prometheus.Metric, 64)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for range ch {
+				}
+			})
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Collect(ch)
+			}
+			close(ch)
+			wg.Wait()
+		})
 	}
-	c := newCollector(b, p)
-	ch := make(chan prometheus.Metric, 64)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for range ch {
-		}
-	})
-	b.ReportAllocs()
-	for b.Loop() {
-		c.Collect(ch)
-	}
-	close(ch)
-	wg.Wait()
 }
 
 // BenchmarkAcquireDuringCollect measures acquire and release on a warm
