@@ -183,7 +183,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 func constMetric(d *prometheus.Desc, t prometheus.ValueType, v float64, labels []string) prometheus.Metric {
 	m, err := prometheus.NewConstMetric(d, t, v, labels...)
 	if err != nil {
-		return prometheus.NewInvalidMetric(d, fmt.Errorf("prom: %q: %w", labels[0], err))
+		return prometheus.NewInvalidMetric(d, fmt.Errorf("prom: cannot export pool partition %q: %w", labels[0], err))
 	}
 	return m
 }
@@ -197,7 +197,7 @@ func histogram(d *prometheus.Desc, h poolguard.Histogram, name string) prometheu
 	}
 	m, err := prometheus.NewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets, name)
 	if err != nil {
-		return prometheus.NewInvalidMetric(d, fmt.Errorf("prom: %q: %w", name, err))
+		return prometheus.NewInvalidMetric(d, fmt.Errorf("prom: cannot export pool partition %q: %w", name, err))
 	}
 	return m
 }

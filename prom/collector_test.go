@@ -321,3 +321,24 @@ func TestInvalidPartitionName(t *testing.T) {
 		t.Errorf("gather: got %v, want an error about UTF-8", err)
 	}
 }
+
+// TestTwoPools registers the collectors of two pools in one registry, as
+// the package documentation says to.
+func TestTwoPools(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	for _, name := range []string{"primary", "replica"} {
+		c := newCollector(t, newPool(t, nil), prom.WithPoolName(name))
+		if err := prometheus.WrapRegistererWith(prometheus.Labels{"db": name}, reg).Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "db_client_connection_max" && len(mf.GetMetric()) != 2 {
+			t.Errorf("db_client_connection_max: %d series, want one per pool", len(mf.GetMetric()))
+		}
+	}
+}
