@@ -92,35 +92,29 @@ type service struct {
 	job                            string
 	used, pending, timeouts        []float64
 	suspects, leaks, oldest, maxes []float64
-	poolguard                      bool // exports poolguard_* metrics
 }
 
-func newService(job string, end int, poolguard bool) *service {
+func newService(job string, end int) *service {
 	mk := func() []float64 { return make([]float64, end+1) }
-	in := &service{job: job, used: mk(), pending: mk(), timeouts: mk(), suspects: mk(), leaks: mk(), oldest: mk(), maxes: mk(), poolguard: poolguard}
-	for m := range in.maxes {
-		in.maxes[m] = poolMax
-		in.oldest[m] = 1 // the API's own leases last milliseconds
+	s := &service{job: job, used: mk(), pending: mk(), timeouts: mk(), suspects: mk(), leaks: mk(), oldest: mk(), maxes: mk()}
+	for m := range s.maxes {
+		s.maxes[m] = poolMax
+		s.oldest[m] = 1 // the API's own leases last milliseconds
 	}
-	return in
+	return s
 }
 
-func (in *service) series() []series {
-	ss := []series{
-		{"db_client_connection_count" + labels(in.job, "db_client_connection_state", "used"), in.used},
-		{"db_client_connection_max" + labels(in.job), in.maxes},
-		{"db_client_connection_pending_requests" + labels(in.job), in.pending},
-		{"db_client_connection_timeouts_total" + labels(in.job), in.timeouts},
+func (s *service) series() []series {
+	return []series{
+		{"db_client_connection_count" + labels(s.job, "db_client_connection_state", "used"), s.used},
+		{"db_client_connection_max" + labels(s.job), s.maxes},
+		{"db_client_connection_pending_requests" + labels(s.job), s.pending},
+		{"db_client_connection_timeouts_total" + labels(s.job), s.timeouts},
+		{"poolguard_leaks_total" + labels(s.job, "kind", "unreachable"), s.leaks},
+		{"poolguard_suspected_leaks_total" + labels(s.job), s.suspects},
+		{"poolguard_suspected_leaks_returned_total" + labels(s.job), make([]float64, len(s.used))},
+		{"poolguard_oldest_lease_age_seconds" + labels(s.job), s.oldest},
 	}
-	if in.poolguard {
-		ss = append(ss,
-			series{"poolguard_leaks_total" + labels(in.job, "kind", "unreachable"), in.leaks},
-			series{"poolguard_suspected_leaks_total" + labels(in.job), in.suspects},
-			series{"poolguard_suspected_leaks_returned_total" + labels(in.job), make([]float64, len(in.used))},
-			series{"poolguard_oldest_lease_age_seconds" + labels(in.job), in.oldest},
-		)
-	}
-	return ss
 }
 
 // simulateLeak fills in the outage on a pool that cannot prove its leaks:
@@ -128,18 +122,18 @@ func (in *service) series() []series {
 // the average demand, so they queue before the pool is full on average;
 // once demand exceeds the free connections on average, the excess times
 // out, ten requests a minute per missing connection.
-func (in *service) simulateLeak(l *load, leaks []int) {
-	for m := range in.used {
+func (s *service) simulateLeak(l *load, leaks []int) {
+	for m := range s.used {
 		held := countBefore(leaks, m)
 		d := l.at(m)
-		in.used[m] = float64(min(poolMax, held+d))
-		in.pending[m] = float64(max(0, held+(3*d+1)/2-poolMax))
+		s.used[m] = float64(min(poolMax, held+d))
+		s.pending[m] = float64(max(0, held+(3*d+1)/2-poolMax))
 		if m > 0 {
-			in.timeouts[m] = in.timeouts[m-1] + float64(10*max(0, held+d-poolMax))
+			s.timeouts[m] = s.timeouts[m-1] + float64(10*max(0, held+d-poolMax))
 		}
-		in.suspects[m] = float64(countBefore(leaks, m-1)) // idle past SuspectAfter (1m)
+		s.suspects[m] = float64(countBefore(leaks, m-1)) // idle past SuspectAfter (1m)
 		if held > 0 {
-			in.oldest[m] = float64(60 * (m - leaks[0]))
+			s.oldest[m] = float64(60 * (m - leaks[0]))
 		}
 	}
 }
@@ -147,22 +141,22 @@ func (in *service) simulateLeak(l *load, leaks []int) {
 // simulateReclaim fills in the same leak under poolguard: each leaked
 // connection is suspected after a minute and proven at a garbage collection
 // a minute later, when its connection is reclaimed.
-func (in *service) simulateReclaim(l *load, leaks []int) {
-	for m := range in.used {
+func (s *service) simulateReclaim(l *load, leaks []int) {
+	for m := range s.used {
 		held := countBefore(leaks, m) - countBefore(leaks, m-2)
-		in.used[m] = float64(held + l.at(m))
-		in.suspects[m] = float64(countBefore(leaks, m-1))
-		in.leaks[m] = float64(countBefore(leaks, m-2))
+		s.used[m] = float64(held + l.at(m))
+		s.suspects[m] = float64(countBefore(leaks, m-1))
+		s.leaks[m] = float64(countBefore(leaks, m-2))
 		if held > 0 {
-			in.oldest[m] = float64(60 * (m - leaks[countBefore(leaks, m-2)]))
+			s.oldest[m] = float64(60 * (m - leaks[countBefore(leaks, m-2)]))
 		}
 	}
 }
 
 // simulateSteady fills in a service without leaks.
-func (in *service) simulateSteady(l *load) {
-	for m := range in.used {
-		in.used[m] = float64(l.at(m))
+func (s *service) simulateSteady(l *load) {
+	for m := range s.used {
+		s.used[m] = float64(l.at(m))
 	}
 }
 
@@ -208,12 +202,13 @@ var firstFiring = map[string]map[string]int{
 }
 
 func TestSeries(t *testing.T) {
-	end := exhaustion() + afterOutage
+	exhausted := exhaustion()
+	end := exhausted + afterOutage
 	leaks := leakMinutes(end + 1)
 
-	outage := newService("outage", end, true)
+	outage := newService("outage", end)
 	outage.simulateLeak(newLoad(6, 20, 1), leaks)
-	reclaimed := newService("reclaimed", end, true)
+	reclaimed := newService("reclaimed", end)
 	reclaimed.simulateReclaim(newLoad(6, 20, 1), leaks)
 
 	var b bytes.Buffer
@@ -225,21 +220,22 @@ func TestSeries(t *testing.T) {
 # prove them leaked), until every connection is used at %s (minute %d),
 # %s after the first leak.
 # job "reclaimed": poolguard suspects each one after a minute and proves
-# it leaked a minute later, and takes the connection back.`, clock(leakStart), clock(end-afterOutage), end-afterOutage, span(end-afterOutage-leakStart)))
+# it leaked a minute later, and takes the connection back.`, clock(leakStart), clock(exhausted), exhausted, span(exhausted-leakStart)))
 	group(&b, "outage replay", append(outage.series(), reclaimed.series()...))
 	fmt.Fprintf(&b, "    promql_expr_test:\n")
-	exprTest(&b, end, "# The pool is exhausted at "+clock(end-afterOutage)+".",
+	exprTest(&b, end, "# The pool is exhausted at "+clock(exhausted)+".",
 		`min by (job) (min_over_time(timestamp(db_client_connection_count{db_client_connection_state="used",job="outage"} >= 100)[1d:1m]))`,
-		[]sample{{`{job="outage"}`, end - afterOutage}})
-	exprTest(&b, end, fmt.Sprintf("# Requests first queue at %s, %s before exhaustion.", clock(firstPending(outage)), span(end-afterOutage-firstPending(outage))),
+		[]sample{{`{job="outage"}`, seconds(exhausted)}})
+	queued := firstPending(outage)
+	exprTest(&b, end, fmt.Sprintf("# Requests first queue at %s, %s before exhaustion.", clock(queued), span(exhausted-queued)),
 		`min by (job) (min_over_time(timestamp(db_client_connection_pending_requests{job="outage"} > 0)[1d:1m]))`,
-		[]sample{{`{job="outage"}`, firstPending(outage)}})
-	alertTests(t, &b, end, end-afterOutage, "outage", "reclaimed")
+		[]sample{{`{job="outage"}`, seconds(queued)}})
+	alertTests(t, &b, end, exhausted, "outage", "reclaimed")
 	check(t, "tests/outage.test.yml", b.Bytes())
 
-	quiet := newService("quiet", end, true)
+	quiet := newService("quiet", end)
 	quiet.simulateSteady(newLoad(6, 20, 1))
-	busy := newService("busy", end, true)
+	busy := newService("busy", end)
 	busy.simulateSteady(newLoad(10, 70, 2))
 	b.Reset()
 	header(&b, `The outage's service without the leak ("quiet": 6 to 20 connections in use
@@ -267,7 +263,7 @@ func alertTests(t *testing.T, b *bytes.Buffer, end, exhausted int, jobs ...strin
 			var want []sample
 			comment := fmt.Sprintf("# %s never fires on %s.", name, job)
 			if m, ok := firstFiring[job][name]; ok {
-				want = []sample{{fmt.Sprintf(`{alertname=%q,job=%q}`, name, job), m}}
+				want = []sample{{fmt.Sprintf(`{alertname=%q,job=%q}`, name, job), seconds(m)}}
 				comment = fmt.Sprintf("# %s fires on %s at %s", name, job, clock(m))
 				if exhausted >= 0 {
 					comment += fmt.Sprintf(", %s before exhaustion", span(exhausted-m))
@@ -297,8 +293,8 @@ func alertNames(t *testing.T) []string {
 // would fire on the busy service.
 const busyRawForecastMinutes = 561
 
-func firstPending(in *service) int {
-	for m, p := range in.pending {
+func firstPending(s *service) int {
+	for m, p := range s.pending {
 		if p > 0 {
 			return m
 		}
@@ -308,8 +304,11 @@ func firstPending(in *service) int {
 
 type sample struct {
 	labels string
-	minute int // the value: a time in minutes, or a count
+	value  int
 }
+
+// seconds converts minute m to the time PromQL's timestamp() returns.
+func seconds(m int) int { return 60 * m }
 
 func header(b *bytes.Buffer, about string) {
 	fmt.Fprintf(b, "# Code generated by TestSeries (go test ./deploy/prometheus -run TestSeries -update); DO NOT EDIT.\n#\n# %s\nrule_files:\n  - ../poolguard.rules.yml\nevaluation_interval: 1m\ntests:\n", about)
@@ -322,8 +321,7 @@ func group(b *bytes.Buffer, name string, ss []series) {
 	}
 }
 
-// exprTest writes a promql_expr_test evaluated at minute at. Time values
-// are written in seconds, as PromQL's timestamp() returns them.
+// exprTest writes a promql_expr_test evaluated at minute at.
 func exprTest(b *bytes.Buffer, at int, comment, expr string, want []sample) {
 	slices.SortFunc(want, func(x, y sample) int { return strings.Compare(x.labels, y.labels) })
 	if comment != "" {
@@ -336,11 +334,7 @@ func exprTest(b *bytes.Buffer, at int, comment, expr string, want []sample) {
 	}
 	fmt.Fprintf(b, "        exp_samples:\n")
 	for _, s := range want {
-		v := s.minute * 60
-		if strings.Contains(expr, "count_over_time") {
-			v = s.minute
-		}
-		fmt.Fprintf(b, "          - labels: '%s'\n            value: %d\n", s.labels, v)
+		fmt.Fprintf(b, "          - labels: '%s'\n            value: %d\n", s.labels, s.value)
 	}
 }
 
