@@ -132,9 +132,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(poolMaxDesc, float64(st.MaxConns), c.name)
 	gauge(poolConnectionsDesc, float64(st.TotalConns), c.name)
+	guaranteed := 0
+	for _, p := range st.Partitions {
+		guaranteed += p.Guaranteed
+	}
 	for _, p := range st.Partitions {
 		name := c.name + "/" + p.Name
-		limit := float64(min(p.Max, st.MaxConns))
+		// The most the partition can ever hold: its Max, within what the
+		// other partitions' guarantees leave of MaxConns.
+		limit := float64(min(p.Max, st.MaxConns-(guaranteed-p.Guaranteed)))
 		gauge(countDesc, float64(p.Idle), name, "idle")
 		gauge(countDesc, float64(p.InUse), name, "used")
 		gauge(maxDesc, limit, name)

@@ -16,11 +16,12 @@ import (
 )
 
 // partitioned configures a pool of 4 with an API partition guaranteed 2 of
-// its at most 3 and a sync partition of at most 2.
+// its at most 3, and a sync partition of at most 3, which the API's
+// guarantee limits to 2.
 func partitioned(cfg *poolguard.Config) {
 	cfg.Partitions = []poolguard.PartitionConfig{
 		{Name: "api", Guaranteed: 2, Max: 3, MinConns: 1},
-		{Name: "sync", Max: 2},
+		{Name: "sync", Max: 3},
 	}
 }
 
