@@ -27,8 +27,8 @@
 // borrowed connections and whether the partition is paused. docs/metrics.md
 // lists them all.
 //
-// Every metric has the label db_client_connection_pool_name, whose value is
-// "<pool name>/<partition>", for example "poolguard/default" for a pool
+// Metrics are per partition, labelled db_client_connection_pool_name with
+// the value "<pool name>/<partition>", for example "poolguard/default" for a pool
 // without partitions or "userapi/sync" for the partition "sync" of a
 // collector made with WithPoolName("userapi"). Give the pool name your
 // application's name and the label matches the application_name that
