@@ -32,7 +32,9 @@
 // without partitions or "userapi/sync" for the partition "sync" of a
 // collector made with WithPoolName("userapi"). Give the pool name your
 // application's name and the label matches the application_name that
-// poolguard gives each partition's connections in pg_stat_activity.
+// poolguard gives each partition's connections in pg_stat_activity. Only
+// poolguard_pool_max_connections and poolguard_pool_connections describe the
+// pool as a whole, labelled pool with the pool name alone.
 //
 // # Several pools
 //
