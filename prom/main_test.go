@@ -1,0 +1,154 @@
+package prom_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+
+	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/pgtemp"
+	"github.com/poolguard/poolguard/prom"
+)
+
+// server is shared by all tests; max_connections is raised for the
+// benchmark's pool of 100.
+var server *pgtemp.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var err error
+	server, err = pgtemp.Start(ctx, pgtemp.Options{Settings: map[string]string{"max_connections": "150"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	server.Close()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// newPool returns a pool on the shared server configured by opt, closed
+// at the end of the test.
+func newPool(tb testing.TB, opt func(*poolguard.Config)) *poolguard.Pool {
+	tb.Helper()
+	cfg, err := poolguard.ParseConfig(server.DSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.MaxConns = 4
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if opt != nil {
+		opt(cfg)
+	}
+	p, err := poolguard.New(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.Close)
+	return p
+}
+
+// newCollector returns a collector for p.
+func newCollector(tb testing.TB, p *poolguard.Pool, opts ...prom.Option) *prom.Collector {
+	tb.Helper()
+	c, err := prom.NewCollector(p, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// gather collects c through a registry, as a scrape does, and returns the
+// metric families by name.
+func gather(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := make(map[string]*dto.MetricFamily, len(mfs))
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	return byName
+}
+
+// metric returns the metric of family name whose labels include want, or
+// fails the test.
+func metric(t *testing.T, mfs map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Metric {
+	t.Helper()
+	mf, ok := mfs[name]
+	if !ok {
+		t.Fatalf("no metric family %s", name)
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		for k, v := range want {
+			if !hasLabel(m, k, v) {
+				continue next
+			}
+		}
+		return m
+	}
+	t.Fatalf("no %s with labels %v", name, want)
+	return nil
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// value returns the value of a gauge or counter.
+func value(t *testing.T, c prometheus.Collector, name string, labels map[string]string) float64 {
+	t.Helper()
+	m := metric(t, gather(t, c), name, labels)
+	if m.Gauge != nil {
+		return m.GetGauge().GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
+
+// eventually polls cond until it holds, failing the test after a
+// generous bound; it asserts on an outcome, never on how long it took.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
