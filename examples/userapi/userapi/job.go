@@ -32,7 +32,7 @@ const MarkSynced = "UPDATE users SET synced_at = now() WHERE id = $1"
 // validation error it logs and returns without releasing the connection.
 // It is kept to show what poolguard does with such a leak; do not copy it.
 func SyncUserBuggy(ctx context.Context, db *poolguard.Partition, log *slog.Logger, id int64) error {
-	conn, err := db.Acquire(ctx) //leakcheck:ignore the outage's bug, kept on purpose: leaked on a validation error
+	conn, err := db.Acquire(ctx) //leakcheck:ignore the buggy acquire, kept on purpose: leaked on a validation error
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func buggyAcquireLine(t *testing.T) int {
 		t.Fatal(err)
 	}
 	for i, line := range strings.Split(string(src), "\n") {
-		if strings.Contains(line, "// the buggy acquire") {
+		if strings.Contains(line, "the buggy acquire") {
 			return i + 1
 		}
 	}
