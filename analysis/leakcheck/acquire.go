@@ -1,0 +1,76 @@
+package leakcheck
+
+import (
+	"go/ast"
+	"go/types"
+
+	"golang.org/x/tools/go/ast/inspector"
+)
+
+// checkCall checks one call: if it acquires a resource bound to a local
+// variable, it searches for a path on which the resource leaks.
+func (c *checker) checkCall(cur inspector.Cursor) {
+	call := cur.Node().(*ast.CallExpr)
+	res := c.table.acquired(c.pass.TypesInfo, call)
+	if res == nil {
+		return
+	}
+	var fnNode ast.Node
+	for enc := range cur.Enclosing((*ast.FuncDecl)(nil), (*ast.FuncLit)(nil)) {
+		fnNode = enc.Node()
+		break
+	}
+	if fnNode == nil {
+		return
+	}
+	parent := cur.Parent()
+	for {
+		if _, ok := parent.Node().(*ast.ParenExpr); !ok {
+			break
+		}
+		parent = parent.Parent()
+	}
+	var lhs []ast.Expr
+	switch p := parent.Node().(type) {
+	case *ast.ExprStmt:
+		c.report(call, res, "%s acquired here is discarded without being released", res.Noun)
+		return
+	case *ast.AssignStmt, *ast.ValueSpec:
+		l, rhs := assignment(p)
+		switch {
+		case len(rhs) == 1:
+			lhs = l
+		case len(l) == len(rhs):
+			for i, r := range rhs {
+				if ast.Unparen(r) == call {
+					lhs = l[i : i+1]
+				}
+			}
+		}
+	default:
+		return // used in place or handed on
+	}
+	if len(lhs) == 0 {
+		return
+	}
+	if id, ok := lhs[0].(*ast.Ident); ok && id.Name == "_" {
+		c.report(call, res, "%s acquired here is discarded without being released", res.Noun)
+		return
+	}
+	f := c.function(fnNode)
+	t := &tracker{c: c, f: f}
+	root := t.localVar(lhs[0])
+	ref, ok := f.where[parent.Node()]
+	if root == nil || !ok {
+		return // stored outside the function, or in dead code
+	}
+	t = newTracker(c, res, f, root)
+	if len(lhs) > 1 {
+		if v := t.localVar(lhs[len(lhs)-1]); v != nil && types.Identical(v.Type(), types.Universe.Lookup("error").Type()) {
+			t.errVar = v
+		}
+	}
+	if l := t.search(ref); l != nil {
+		c.report(call, res, "%s acquired here is not released %s", res.Noun, l.what)
+	}
+}

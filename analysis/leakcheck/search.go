@@ -1,0 +1,212 @@
+package leakcheck
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"path/filepath"
+
+	"golang.org/x/tools/go/cfg"
+)
+
+// A leak is a path end on which the resource is still held.
+type leak struct {
+	pos  token.Pos
+	what string // e.g. "on the return at sync.go:48"
+}
+
+// state is what the search knows on a path besides its position.
+type state struct {
+	errLive bool       // errVar still holds the acquisition's error
+	scanErr *types.Var // holds the result of a Scan of the resource
+}
+
+type visit struct {
+	b  *cfg.Block
+	st state
+}
+
+// search walks the control-flow graph forward from the acquisition at
+// ref and returns the earliest exit reached without a release, or nil.
+// Like lostcancel it explores every path, pruning edges on which the
+// resource was never acquired or was released by the library itself.
+func (t *tracker) search(ref nodeRef) *leak {
+	type item struct {
+		b    *cfg.Block
+		i    int
+		st   state
+		last token.Pos // end of the last node on the path
+		via  token.Pos // the continue that last took the path round a loop
+	}
+	acq := ref.b.Nodes[ref.i]
+	seen := make(map[visit]bool)
+	work := []item{{ref.b, ref.i + 1, state{errLive: t.errVar != nil}, acq.End(), token.NoPos}}
+	var first *leak
+	found := func(pos token.Pos, format string, args ...any) {
+		if first == nil || pos < first.pos {
+			first = &leak{pos, fmt.Sprintf(format, args...)}
+		}
+	}
+	for len(work) > 0 {
+		it := work[len(work)-1]
+		work = work[:len(work)-1]
+		b, st, ended := it.b, it.st, false
+		for _, n := range b.Nodes[it.i:] {
+			if n == acq {
+				if it.via.IsValid() {
+					found(it.via, "on the continue at %s", t.at(it.via))
+				} else {
+					found(n.Pos(), "before it is acquired again at %s", t.at(n.Pos()))
+				}
+				ended = true
+				break
+			}
+			if t.scan(n) {
+				ended = true
+				break
+			}
+			if ret, ok := n.(*ast.ReturnStmt); ok {
+				if ret.Return == t.f.body.Rbrace {
+					found(ret.Pos(), "at the end of the function at %s", t.at(ret.Pos()))
+				} else {
+					found(ret.Pos(), "on the return at %s", t.at(ret.Pos()))
+				}
+				ended = true
+				break
+			}
+			if len(t.vars) == 1 && n != acq && t.assigns(n, t.root) {
+				found(n.Pos(), "before it is overwritten at %s", t.at(n.Pos()))
+				ended = true
+				break
+			}
+			st = t.step(n, st)
+			it.last = n.End()
+		}
+		if ended {
+			continue
+		}
+		if len(b.Succs) == 0 {
+			if call := lastCall(b); call != nil && t.c.exitKind(call) == "panic" {
+				found(call.Pos(), "on the panic at %s", t.at(call.Pos()))
+			}
+			continue
+		}
+		var cond ast.Expr
+		if len(b.Succs) == 2 && len(b.Nodes) > 0 {
+			if e, ok := b.Nodes[len(b.Nodes)-1].(ast.Expr); ok && !t.f.tagged[e] {
+				cond = e
+			}
+		}
+		for k, s := range b.Succs {
+			if cond != nil && t.cond(cond, k == 0, st) {
+				continue
+			}
+			via := it.via
+			switch s.Kind {
+			case cfg.KindForLoop, cfg.KindForPost, cfg.KindRangeLoop:
+				via = token.NoPos
+				if br := t.f.continueAt(it.last, s.Stmt); br != nil {
+					via = br.Pos()
+				}
+			}
+			if !seen[visit{s, st}] {
+				seen[visit{s, st}] = true
+				work = append(work, item{s, 0, st, it.last, via})
+			}
+		}
+	}
+	return first
+}
+
+// step updates the path state after node n.
+func (t *tracker) step(n ast.Node, st state) state {
+	if t.errVar != nil && t.assigns(n, t.errVar) {
+		st.errLive = false
+	}
+	if st.scanErr != nil && t.assigns(n, st.scanErr) {
+		st.scanErr = nil
+	}
+	if t.res.ScanErrCloses {
+		if v := t.scanResult(n); v != nil {
+			st.scanErr = v
+		}
+	}
+	return st
+}
+
+// cond reports whether the branch on which e evaluates to truth can be
+// pruned: there the resource was never acquired (err != nil, v == nil)
+// or the library has released it (Next returned false, Scan failed).
+func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
+	switch e := ast.Unparen(e).(type) {
+	case *ast.UnaryExpr:
+		if e.Op == token.NOT {
+			return t.cond(e.X, !truth, st)
+		}
+	case *ast.BinaryExpr:
+		switch e.Op {
+		case token.LAND:
+			return truth && (t.cond(e.X, true, st) || t.cond(e.Y, true, st))
+		case token.LOR:
+			return !truth && (t.cond(e.X, false, st) || t.cond(e.Y, false, st))
+		case token.EQL, token.NEQ:
+			x := t.nilCompared(e)
+			if x == nil {
+				return false
+			}
+			nonNil := (e.Op == token.NEQ) == truth
+			switch {
+			case st.errLive && t.isObj(x, t.errVar):
+				return nonNil
+			case t.isVar(x):
+				return !nonNil
+			case st.scanErr != nil && t.isObj(x, st.scanErr):
+				return nonNil
+			case t.res.ScanErrCloses && t.methodCall(x, "Scan"):
+				return nonNil
+			}
+		}
+	case *ast.CallExpr:
+		return !truth && t.res.NextCloses && t.methodCall(e, "Next")
+	}
+	return false
+}
+
+// nilCompared returns the operand of e compared with nil, or nil.
+func (t *tracker) nilCompared(e *ast.BinaryExpr) ast.Expr {
+	isNil := func(x ast.Expr) bool {
+		return t.c.pass.TypesInfo.Types[x].IsNil()
+	}
+	switch {
+	case isNil(e.Y):
+		return e.X
+	case isNil(e.X):
+		return e.Y
+	}
+	return nil
+}
+
+func (t *tracker) isObj(e ast.Expr, v *types.Var) bool {
+	id, ok := ast.Unparen(e).(*ast.Ident)
+	return ok && v != nil && t.c.pass.TypesInfo.Uses[id] == v
+}
+
+// lastCall returns the call ending block b, if b ends in a call
+// statement.
+func lastCall(b *cfg.Block) *ast.CallExpr {
+	if len(b.Nodes) == 0 {
+		return nil
+	}
+	if s, ok := b.Nodes[len(b.Nodes)-1].(*ast.ExprStmt); ok {
+		call, _ := ast.Unparen(s.X).(*ast.CallExpr)
+		return call
+	}
+	return nil
+}
+
+// at formats pos as file.go:line.
+func (t *tracker) at(pos token.Pos) string {
+	p := t.c.pass.Fset.Position(pos)
+	return fmt.Sprintf("%s:%d", filepath.Base(p.Filename), p.Line)
+}

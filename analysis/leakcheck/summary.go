@@ -1,0 +1,105 @@
+package leakcheck
+
+import (
+	"fmt"
+	"go/types"
+	"slices"
+	"strings"
+)
+
+// A paramUse says what a function does with one of its parameters.
+type paramUse struct {
+	Index   int      // parameter index
+	Methods []string // release methods it calls on it (or "Next" in a loop)
+	Taken   bool     // it returns, stores or passes the value on
+}
+
+// takesFact is exported for functions that release or keep a
+// parameter, so that callers in other packages see the release.
+type takesFact struct {
+	Params []paramUse
+}
+
+// AFact marks takesFact as an analysis fact.
+func (*takesFact) AFact() {}
+
+func (f *takesFact) String() string {
+	var parts []string
+	for _, u := range f.Params {
+		s := fmt.Sprintf("%d:%s", u.Index, strings.Join(u.Methods, ","))
+		if u.Taken {
+			s += ":taken"
+		}
+		parts = append(parts, s)
+	}
+	return "takes(" + strings.Join(parts, " ") + ")"
+}
+
+// summary returns what fn does with its parameters, from its body when
+// it is declared in this package and from its fact otherwise.
+func (c *checker) summary(fn *types.Func) []paramUse {
+	if uses, ok := c.summaries[fn]; ok {
+		return uses
+	}
+	decl := c.decls[fn]
+	if decl == nil {
+		var fact takesFact
+		if fn.Pkg() != c.pass.Pkg && c.pass.ImportObjectFact(fn, &fact) {
+			return fact.Params
+		}
+		return nil
+	}
+	c.summaries[fn] = nil // recursion: assume nothing until known
+	var uses []paramUse
+	params := fn.Signature().Params()
+	f := c.function(decl)
+	for i := range params.Len() {
+		p := params.At(i)
+		if !c.closeable(p.Type()) {
+			continue
+		}
+		t := newTracker(c, nil, f, p)
+		t.scan(decl.Body)
+		if t.taken || len(t.used) > 0 {
+			methods := make([]string, 0, len(t.used))
+			for m := range t.used {
+				methods = append(methods, m)
+			}
+			slices.Sort(methods)
+			uses = append(uses, paramUse{Index: i, Methods: methods, Taken: t.taken})
+		}
+	}
+	c.summaries[fn] = uses
+	return uses
+}
+
+// exportFacts summarizes the exported functions of the package.
+func (c *checker) exportFacts() {
+	for fn := range c.decls {
+		if !fn.Exported() {
+			continue
+		}
+		if uses := c.summary(fn); len(uses) > 0 {
+			c.pass.ExportObjectFact(fn, &takesFact{Params: uses})
+		}
+	}
+}
+
+// closeable reports whether a value of type T could be a resource: it
+// has a release method or an owning field. Only such parameters are
+// summarized.
+func (c *checker) closeable(T types.Type) bool {
+	if ok, seen := c.closeables[T]; seen {
+		return ok
+	}
+	ok := false
+	for name := range c.table.names {
+		first, _, _ := strings.Cut(name, ".")
+		if obj, _, _ := types.LookupFieldOrMethod(T, true, nil, first); obj != nil {
+			ok = true
+			break
+		}
+	}
+	c.closeables[T] = ok
+	return ok
+}
