@@ -53,22 +53,33 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 	if len(lhs) == 0 {
 		return
 	}
-	if id, ok := lhs[0].(*ast.Ident); ok && id.Name == "_" {
-		c.report(call, res, "%s acquired here is discarded without being released", res.Noun)
-		return
-	}
 	f := c.function(fnNode)
+	ref, ok := f.where[parent.Node()]
+	if !ok {
+		return // dead code
+	}
 	t := &tracker{c: c, f: f}
 	root := t.localVar(lhs[0])
-	ref, ok := f.where[parent.Node()]
-	if root == nil || !ok {
-		return // stored outside the function, or in dead code
+	blank := false
+	if id, ok := lhs[0].(*ast.Ident); ok && id.Name == "_" {
+		// Follow a variable nobody uses: only the error checks can
+		// show that there was nothing to release.
+		root, blank = types.NewVar(id.Pos(), c.pass.Pkg, "_", c.pass.TypesInfo.TypeOf(call)), true
+	}
+	if root == nil {
+		return // stored outside the function
 	}
 	t = newTracker(c, res, f, root)
 	if len(lhs) > 1 {
 		if v := t.localVar(lhs[len(lhs)-1]); v != nil && types.Identical(v.Type(), types.Universe.Lookup("error").Type()) {
 			t.errVar = v
 		}
+	}
+	if blank {
+		if t.errVar == nil || t.search(ref) != nil {
+			c.report(call, res, "%s acquired here is discarded without being released", res.Noun)
+		}
+		return
 	}
 	if l := t.search(ref); l != nil {
 		c.report(call, res, "%s acquired here is not released %s", res.Noun, l.what)

@@ -45,6 +45,9 @@ const (
 // The built-in resources. Each auto-release rule cites its source.
 var (
 	connection = &Resource{Noun: "connection", Release: []string{"Release"}}
+	// pgxpool: "Hijack assumes ownership of the connection from the pool.
+	// Caller is responsible for closing the connection" (Conn.Hijack doc).
+	pgxpoolConn = &Resource{Noun: "connection", Release: []string{"Release", "Hijack"}}
 	sqlConn    = &Resource{Noun: "connection", Release: []string{"Close"}}
 	// pgx: Rows.Next "automatically closes rows upon returning false";
 	// Rows.Scan: "Rows is automatically closed upon error"
@@ -109,7 +112,7 @@ func init() {
 	add(pgxRows, ptr(poolguardPath, "Conn", "Pool", "Partition"), "Query")
 	add(batch, ptr(poolguardPath, "Conn"), "SendBatch")
 
-	add(connection, ptr(pgxpoolPath, "Pool"), "Acquire")
+	add(pgxpoolConn, ptr(pgxpoolPath, "Pool"), "Acquire")
 	pgxRecvs := append(ptr(pgxPath, "Conn"), append(pgxTx, ptr(pgxpoolPath, "Pool", "Conn", "Tx")...)...)
 	add(pgxRows, pgxRecvs, "Query")
 	add(row, pgxRecvs, "QueryRow")

@@ -62,7 +62,7 @@ func (t *tracker) search(ref nodeRef) *leak {
 				ended = true
 				break
 			}
-			if t.scan(n) {
+			if t.scan(n) || t.expectsFailure(n, st) {
 				ended = true
 				break
 			}

@@ -9,7 +9,7 @@ import (
 
 // A paramUse says what a function does with one of its parameters.
 type paramUse struct {
-	Index   int      // parameter index
+	Index   int      // parameter index, -1 for the receiver
 	Methods []string // release methods it calls on it (or "Next" in a loop)
 	Taken   bool     // it returns, stores or passes the value on
 }
@@ -51,11 +51,14 @@ func (c *checker) summary(fn *types.Func) []paramUse {
 	}
 	c.summaries[fn] = nil // recursion: assume nothing until known
 	var uses []paramUse
-	params := fn.Signature().Params()
+	sig := fn.Signature()
 	f := c.function(decl)
-	for i := range params.Len() {
-		p := params.At(i)
-		if !c.closeable(p.Type()) {
+	for i := -1; i < sig.Params().Len(); i++ {
+		p := sig.Recv()
+		if i >= 0 {
+			p = sig.Params().At(i)
+		}
+		if p == nil || !c.closeable(p.Type()) {
 			continue
 		}
 		t := newTracker(c, nil, f, p)
@@ -79,8 +82,14 @@ func (c *checker) exportFacts() {
 		if !fn.Exported() {
 			continue
 		}
-		if uses := c.summary(fn); len(uses) > 0 {
-			c.pass.ExportObjectFact(fn, &takesFact{Params: uses})
+		var params []paramUse
+		for _, u := range c.summary(fn) {
+			if u.Index >= 0 { // receivers are trusted only in their own package
+				params = append(params, u)
+			}
+		}
+		if len(params) > 0 {
+			c.pass.ExportObjectFact(fn, &takesFact{Params: params})
 		}
 	}
 }

@@ -99,12 +99,24 @@ func (t *tracker) localVar(e ast.Expr) *types.Var {
 
 // isVar reports whether e is a variable holding the resource.
 func (t *tracker) isVar(e ast.Expr) bool {
+	v := t.varOf(e)
+	return v != nil && t.vars[v]
+}
+
+// isFunc reports whether e is a local func value that disposes of the
+// resource.
+func (t *tracker) isFunc(e ast.Expr) bool {
+	v := t.varOf(e)
+	return v != nil && t.funcs[v]
+}
+
+func (t *tracker) varOf(e ast.Expr) *types.Var {
 	id, ok := ast.Unparen(e).(*ast.Ident)
 	if !ok {
-		return false
+		return nil
 	}
-	v, ok := t.c.pass.TypesInfo.Uses[id].(*types.Var)
-	return ok && t.vars[v]
+	v, _ := t.c.pass.TypesInfo.Uses[id].(*types.Var)
+	return v
 }
 
 // copyOf reports whether e is the resource itself, maybe converted.
@@ -130,7 +142,7 @@ func (t *tracker) isType(e ast.Expr) bool {
 func (t *tracker) flows(e ast.Expr) bool {
 	switch e := ast.Unparen(e).(type) {
 	case *ast.Ident:
-		return t.isVar(e)
+		return t.isVar(e) || t.isFunc(e)
 	case *ast.SelectorExpr:
 		return t.isVar(e.X) && t.ownerField(e.Sel.Name)
 	case *ast.UnaryExpr:
@@ -149,7 +161,10 @@ func (t *tracker) flows(e ast.Expr) bool {
 			}
 		}
 	case *ast.CallExpr:
-		return len(e.Args) == 1 && t.isType(e.Fun) && t.flows(e.Args[0])
+		if len(e.Args) == 1 && t.isType(e.Fun) {
+			return t.flows(e.Args[0])
+		}
+		return t.wraps(e)
 	case *ast.FuncLit:
 		return t.scan(e.Body)
 	}
@@ -317,10 +332,8 @@ func (t *tracker) call(call *ast.CallExpr) bool {
 	if t.isType(fun) {
 		return false
 	}
-	if id, ok := fun.(*ast.Ident); ok {
-		if v, ok := info.Uses[id].(*types.Var); ok && t.funcs[v] {
-			return t.transfer()
-		}
+	if t.isFunc(fun) {
+		return t.transfer()
 	}
 	if sel, ok := fun.(*ast.SelectorExpr); ok && len(call.Args) > 0 {
 		if s := info.Selections[sel]; s != nil && s.Kind() == types.MethodExpr && t.isVar(call.Args[0]) {
@@ -364,6 +377,19 @@ func isInterfaceMethod(fn *types.Func) bool {
 	return recv != nil && types.IsInterface(recv.Type())
 }
 
+// wraps reports whether call is a method of this package on the
+// resource that keeps its receiver, such as a constructor of a wrapper
+// that releases it later. Library methods (Conn, Hijack aside) lend
+// rather than keep, so only this package's own methods are trusted.
+func (t *tracker) wraps(call *ast.CallExpr) bool {
+	sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || !t.isVar(sel.X) {
+		return false
+	}
+	fn, ok := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	return ok && t.c.decls[fn.Origin()] != nil && t.takes(fn, -1, "")
+}
+
 // ownerPrefix returns "Body." for an argument such as resp.Body: the
 // callee's release of its parameter is then a release of Body.
 func ownerPrefix(arg ast.Expr) string {
@@ -378,7 +404,7 @@ func ownerPrefix(arg ast.Expr) string {
 func (t *tracker) takes(fn *types.Func, i int, prefix string) bool {
 	fn = fn.Origin()
 	sig := fn.Signature()
-	if sig.Variadic() && i >= sig.Params().Len()-1 {
+	if sig.Variadic() && i >= sig.Params().Len()-1 && i >= 0 {
 		i = sig.Params().Len() - 1
 	}
 	for _, u := range t.c.summary(fn) {
