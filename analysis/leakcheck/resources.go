@@ -48,7 +48,7 @@ var (
 	// pgxpool: "Hijack assumes ownership of the connection from the pool.
 	// Caller is responsible for closing the connection" (Conn.Hijack doc).
 	pgxpoolConn = &Resource{Noun: "connection", Release: []string{"Release", "Hijack"}}
-	sqlConn    = &Resource{Noun: "connection", Release: []string{"Close"}}
+	sqlConn     = &Resource{Noun: "connection", Release: []string{"Close"}}
 	// pgx: Rows.Next "automatically closes rows upon returning false";
 	// Rows.Scan: "Rows is automatically closed upon error"
 	// (pgx/v5 rows.go, Rows interface; baseRows.Scan calls fatal, which
