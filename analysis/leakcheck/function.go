@@ -19,6 +19,7 @@ type function struct {
 	results []*types.Var                 // named results, for bare returns
 	tagged  map[ast.Expr]bool            // case values of tagged switches: not conditions
 	loops   map[*ast.BranchStmt]ast.Stmt // continue statements to their loop
+	sends   map[ast.Node]bool            // sends of select cases: see search
 	starts  []token.Pos                  // sorted start positions of all nodes
 }
 
@@ -34,7 +35,7 @@ func (c *checker) function(node ast.Node) *function {
 	if f, ok := c.funcs[node]; ok {
 		return f
 	}
-	f := &function{node: node, where: make(map[ast.Node]nodeRef), tagged: make(map[ast.Expr]bool), loops: make(map[*ast.BranchStmt]ast.Stmt)}
+	f := &function{node: node, where: make(map[ast.Node]nodeRef), tagged: make(map[ast.Expr]bool), loops: make(map[*ast.BranchStmt]ast.Stmt), sends: make(map[ast.Node]bool)}
 	var ftype *ast.FuncType
 	switch n := node.(type) {
 	case *ast.FuncDecl:
@@ -83,6 +84,10 @@ func (f *function) index() {
 						f.tagged[e] = true
 					}
 				}
+			}
+		case *ast.CommClause:
+			if send, ok := n.Comm.(*ast.SendStmt); ok {
+				f.sends[send] = true
 			}
 		case *ast.LabeledStmt:
 			labels[n.Label.Name] = n.Stmt

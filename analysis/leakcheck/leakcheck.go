@@ -38,6 +38,7 @@ type checker struct {
 	funcs      map[ast.Node]*function
 	ignores    map[string]*fileIgnores
 	closeables map[types.Type]bool
+	anyRelease *Resource // releases by any known method, for summaries
 }
 
 func run(pass *analysis.Pass) (any, error) {

@@ -37,11 +37,16 @@ func (t *tracker) search(ref nodeRef) *leak {
 		i    int
 		st   state
 		last token.Pos // end of the last node on the path
-		via  token.Pos // the continue that last took the path round a loop
 	}
-	acq := ref.b.Nodes[ref.i]
+	var acq ast.Node // nil when summarizing a parameter from the entry
+	if ref.i >= 0 {
+		acq = ref.b.Nodes[ref.i]
+	}
 	seen := make(map[visit]bool)
-	work := []item{{ref.b, ref.i + 1, state{errLive: t.errVar != nil}, acq.End(), token.NoPos}}
+	work := []item{{ref.b, ref.i + 1, state{errLive: t.errVar != nil}, ref.b.Stmt.Pos()}}
+	if acq != nil {
+		work[0].last = acq.End()
+	}
 	var first *leak
 	found := func(pos token.Pos, format string, args ...any) {
 		if first == nil || pos < first.pos {
@@ -54,13 +59,12 @@ func (t *tracker) search(ref nodeRef) *leak {
 		b, st, ended := it.b, it.st, false
 		for _, n := range b.Nodes[it.i:] {
 			if n == acq {
-				if it.via.IsValid() {
-					found(it.via, "on the continue at %s", t.at(it.via))
-				} else {
-					found(n.Pos(), "before it is acquired again at %s", t.at(n.Pos()))
-				}
+				found(n.Pos(), "before it is acquired again at %s", t.at(n.Pos()))
 				ended = true
 				break
+			}
+			if t.f.sends[n] {
+				continue // the graph evaluates every case's send up front
 			}
 			if t.scan(n) || t.expectsFailure(n, st) {
 				ended = true
@@ -102,21 +106,40 @@ func (t *tracker) search(ref nodeRef) *leak {
 			if cond != nil && t.cond(cond, k == 0, st) {
 				continue
 			}
-			via := it.via
-			switch s.Kind {
-			case cfg.KindForLoop, cfg.KindForPost, cfg.KindRangeLoop:
-				via = token.NoPos
-				if br := t.f.continueAt(it.last, s.Stmt); br != nil {
-					via = br.Pos()
-				}
+			if t.nextIteration(s, it.last, found) {
+				continue
+			}
+			if cc, ok := s.Stmt.(*ast.CommClause); ok && s.Kind == cfg.KindSelectCaseBody && t.f.sends[cc.Comm] && t.scan(cc.Comm) {
+				continue // this case sent the resource away
 			}
 			if !seen[visit{s, st}] {
 				seen[visit{s, st}] = true
-				work = append(work, item{s, 0, st, it.last, via})
+				work = append(work, item{s, 0, st, it.last})
 			}
 		}
 	}
 	return first
+}
+
+// nextIteration reports whether the edge into s starts the next
+// iteration of a loop whose body declares the resource variable: the
+// variable goes out of scope there, so the resource leaks.
+func (t *tracker) nextIteration(s *cfg.Block, last token.Pos, found func(token.Pos, string, ...any)) bool {
+	switch s.Kind {
+	case cfg.KindForLoop, cfg.KindForPost, cfg.KindRangeLoop:
+	default:
+		return false
+	}
+	body := loopBody(s.Stmt)
+	if t.root.Pos() < body.Lbrace || t.root.Pos() > body.Rbrace {
+		return false
+	}
+	if br := t.f.continueAt(last, s.Stmt); br != nil {
+		found(br.Pos(), "on the continue at %s", t.at(br.Pos()))
+	} else {
+		found(body.Rbrace, "before the next iteration at %s", t.at(body.Rbrace))
+	}
+	return true
 }
 
 // step updates the path state after node n.

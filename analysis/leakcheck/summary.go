@@ -12,6 +12,7 @@ type paramUse struct {
 	Index   int      // parameter index, -1 for the receiver
 	Methods []string // release methods it calls on it (or "Next" in a loop)
 	Taken   bool     // it returns, stores or passes the value on
+	Partial bool     // some path returns without doing either
 }
 
 // takesFact is exported for functions that release or keep a
@@ -29,6 +30,9 @@ func (f *takesFact) String() string {
 		s := fmt.Sprintf("%d:%s", u.Index, strings.Join(u.Methods, ","))
 		if u.Taken {
 			s += ":taken"
+		}
+		if u.Partial {
+			s += ":partial"
 		}
 		parts = append(parts, s)
 	}
@@ -69,11 +73,25 @@ func (c *checker) summary(fn *types.Func) []paramUse {
 				methods = append(methods, m)
 			}
 			slices.Sort(methods)
-			uses = append(uses, paramUse{Index: i, Methods: methods, Taken: t.taken})
+			uses = append(uses, paramUse{Index: i, Methods: methods, Taken: t.taken, Partial: c.partial(f, p)})
 		}
 	}
 	c.summaries[fn] = uses
 	return uses
+}
+
+// partial reports whether some path through f returns without
+// releasing or handing over parameter p, as in a helper that releases
+// only when an error is nil: callers must not count on it.
+func (c *checker) partial(f *function, p *types.Var) bool {
+	if c.anyRelease == nil {
+		c.anyRelease = &Resource{Noun: "parameter", NextCloses: true}
+		for name := range c.table.names {
+			c.anyRelease.Release = append(c.anyRelease.Release, name)
+		}
+	}
+	t := newTracker(c, c.anyRelease, f, p)
+	return t.search(nodeRef{f.g.Blocks[0], -1}) != nil
 }
 
 // exportFacts summarizes the exported functions of the package.

@@ -275,11 +275,6 @@ func (t *tracker) scan(root ast.Node) bool {
 			if t.flows(n.Value) {
 				hit(t.transfer())
 			}
-		case *ast.GoStmt:
-			if t.mentions(n.Call) {
-				hit(t.transfer())
-			}
-			return false
 		case *ast.CallExpr:
 			hit(t.call(n))
 		case *ast.SelectorExpr:
@@ -306,21 +301,6 @@ func (t *tracker) copied(l, r ast.Expr) bool {
 		return true
 	}
 	return t.localVar(l) != nil && t.copyOf(r)
-}
-
-// mentions reports whether n refers to the resource or a func value
-// that disposes of it.
-func (t *tracker) mentions(n ast.Node) bool {
-	found := false
-	ast.Inspect(n, func(n ast.Node) bool {
-		if id, ok := n.(*ast.Ident); ok {
-			if v, ok := t.c.pass.TypesInfo.Uses[id].(*types.Var); ok && (t.vars[v] || t.funcs[v]) {
-				found = true
-			}
-		}
-		return !found
-	})
-	return found
 }
 
 // call reports whether the call disposes of the resource: a call of a
@@ -408,7 +388,7 @@ func (t *tracker) takes(fn *types.Func, i int, prefix string) bool {
 		i = sig.Params().Len() - 1
 	}
 	for _, u := range t.c.summary(fn) {
-		if u.Index != i {
+		if u.Index != i || u.Partial && t.res != nil {
 			continue
 		}
 		if t.res == nil {

@@ -322,3 +322,57 @@ func addressTaken(ctx context.Context, p *poolguard.Pool, keep func(**poolguard.
 	conn, _ := p.Acquire(ctx)
 	keep(&conn)
 }
+
+func goroutineWithoutRelease(ctx context.Context, p *poolguard.Pool) {
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released at the end of the function`
+	if err != nil {
+		return
+	}
+	go func() {
+		_ = validate(conn)
+	}()
+}
+
+func selectSend(ctx context.Context, p *poolguard.Pool, out chan<- *poolguard.Conn) error {
+	conn, err := p.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	select {
+	case out <- conn:
+		return nil
+	case <-ctx.Done():
+		conn.Release()
+		return ctx.Err()
+	}
+}
+
+func selectSendLossy(ctx context.Context, p *poolguard.Pool, out chan<- *poolguard.Conn) error {
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released on the return at ownership.go:\d+`
+	if err != nil {
+		return err
+	}
+	select {
+	case out <- conn:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// releaseOnSuccess releases only when err is nil: callers cannot rely on it.
+func releaseOnSuccess(c *poolguard.Conn, err error) {
+	if err == nil {
+		c.Release()
+	}
+}
+
+func helperReleasesConditionally(ctx context.Context, p *poolguard.Pool) error {
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	err = validate(conn)
+	releaseOnSuccess(conn, err)
+	return err
+}

@@ -187,12 +187,20 @@ func loopReleased(ctx context.Context, p *poolguard.Pool, ids []int) {
 
 func loopNeverReleased(ctx context.Context, p *poolguard.Pool, n int) {
 	for i := 0; i < n; i++ {
-		conn, err := p.Acquire(ctx) // want `connection acquired here is not released before it is acquired again`
+		conn, err := p.Acquire(ctx) // want `connection acquired here is not released before the next iteration at pool.go:195`
 		if err != nil {
 			return
 		}
 		_ = validate(conn)
 	}
+}
+
+func loopOuterVar(ctx context.Context, p *poolguard.Pool, n int) {
+	var conn *poolguard.Conn
+	for i := 0; i < n; i++ {
+		conn, _ = p.Acquire(ctx) // want `connection acquired here is not released before it is acquired again`
+	}
+	conn.Release()
 }
 
 func deferInLoop(ctx context.Context, p *poolguard.Pool, n int) error {
