@@ -39,7 +39,7 @@ func (t *tracker) expectsFailure(n ast.Node, st state) bool {
 				return true
 			}
 		case "True", "False":
-			if e, ok := arg.(ast.Expr); ok && t.cond(e, name == "True", st) {
+			if t.cond(arg, name == "True", st) {
 				return true
 			}
 		}
