@@ -10,13 +10,26 @@
 //
 //	go vet -vettool=$(which leakcheck) ./...
 //
-// Both exit as go vet does: 0 when clean, 1 on errors, and 3 (standalone)
-// or 1 (go vet) when there are findings.
+// Exit codes are go vet's: 0 when clean, 1 for errors (including a bad
+// -resources file), and 3 (standalone) or 1 (go vet) for findings.
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/poolguard/poolguard/analysis/leakcheck"
 	"golang.org/x/tools/go/analysis/singlechecker"
 )
 
-func main() { singlechecker.Main(leakcheck.Analyzer) }
+func main() {
+	if path := resourcesFlag(os.Args[1:]); path != "" && !vetTool(os.Args[1:]) {
+		// Standalone, check the file once up front, so that a package
+		// the file names but nothing imports is reported too.
+		if err := checkResources(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	singlechecker.Main(leakcheck.Analyzer)
+}
