@@ -6,8 +6,10 @@ import (
 	"go/token"
 	"go/types"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/tools/go/cfg"
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 // A leak is a path end on which the resource is still held.
@@ -191,7 +193,26 @@ func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
 			}
 		}
 	case *ast.CallExpr:
+		if truth && st.errLive && t.errorTest(e) {
+			return true
+		}
 		return !truth && t.res.NextCloses && t.methodCall(e, "Next")
+	}
+	return false
+}
+
+// errorTest reports whether call, such as errors.Is(err, ErrX), is true
+// only for a non-nil acquisition error.
+func (t *tracker) errorTest(call *ast.CallExpr) bool {
+	fn, ok := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	if !ok || fn.Pkg() == nil || len(call.Args) == 0 || !t.isObj(call.Args[0], t.errVar) {
+		return false
+	}
+	switch fn.Pkg().Path() {
+	case "errors":
+		return fn.Name() == "Is" && !t.c.pass.TypesInfo.Types[call.Args[1]].IsNil() || fn.Name() == "As"
+	case "os":
+		return strings.HasPrefix(fn.Name(), "Is")
 	}
 	return false
 }

@@ -32,3 +32,6 @@ func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults    
 func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	return pgconn.CommandTag{}, nil
 }
+
+// QueryRowBool scans one boolean from a query on the connection.
+func (c *Conn) QueryRowBool(ctx context.Context, key int64, dst *bool) error { return nil }

@@ -388,3 +388,27 @@ func copied(ctx context.Context, p *poolguard.Pool) {
 	c := conn
 	c.Release()
 }
+
+func errorsIsSwitch(ctx context.Context, p *pgxpool.Pool) error {
+	conn, err := p.Acquire(ctx)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return errInvalid
+	case err != nil:
+		return err
+	}
+	conn.Release()
+	return nil
+}
+
+func errorsIsNilDoesNotPrune(ctx context.Context, p *pgxpool.Pool) error {
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released on the return`
+	if errors.Is(err, nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	conn.Release()
+	return nil
+}
