@@ -75,6 +75,7 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 			t.errVar = v
 		}
 	}
+	t.guards(cur, fnNode)
 	if blank {
 		if t.errVar == nil || t.search(ref) != nil {
 			c.report(call, res, "%s acquired here is discarded without being released", res.Noun)

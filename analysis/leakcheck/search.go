@@ -165,6 +165,9 @@ func (t *tracker) step(n ast.Node, st state) state {
 // or the library has released it (Next returned false, Scan failed).
 func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
 	switch e := ast.Unparen(e).(type) {
+	case *ast.Ident:
+		val, ok := t.guard[t.varOf(e)]
+		return ok && val != truth
 	case *ast.UnaryExpr:
 		if e.Op == token.NOT {
 			return t.cond(e.X, !truth, st)

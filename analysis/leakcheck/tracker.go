@@ -23,6 +23,7 @@ type tracker struct {
 	vars   map[*types.Var]bool // root and its plain copies
 	funcs  map[*types.Var]bool // local func values whose body disposes of it
 	errVar *types.Var          // the acquisition's error result, if named
+	guard  map[*types.Var]bool // bool variables known wherever it is held
 	used   map[string]bool     // summary mode: release methods seen
 	taken  bool                // summary mode: handed over
 }

@@ -412,3 +412,40 @@ func errorsIsNilDoesNotPrune(ctx context.Context, p *pgxpool.Pool) error {
 	conn.Release()
 	return nil
 }
+
+func guarded(ctx context.Context, p *poolguard.Pool, need bool) error {
+	var conn *poolguard.Conn
+	if need {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		conn = c
+	}
+	_ = validate(conn)
+	if need {
+		conn.Release()
+	}
+	return nil
+}
+
+func guardedNegated(ctx context.Context, p *poolguard.Pool, skip bool) {
+	var conn *poolguard.Conn
+	if !skip {
+		conn, _ = p.Acquire(ctx)
+	}
+	if !skip {
+		defer conn.Release()
+	}
+}
+
+func guardReassigned(ctx context.Context, p *poolguard.Pool, need bool) {
+	var conn *poolguard.Conn
+	if need {
+		conn, _ = p.Acquire(ctx) // want `connection acquired here is not released at the end of the function`
+	}
+	need = !need
+	if need {
+		conn.Release()
+	}
+}
