@@ -2,6 +2,7 @@ package leakcheck
 
 import (
 	"go/ast"
+	"go/token"
 	"go/types"
 
 	"golang.org/x/tools/go/ast/inspector"
@@ -76,6 +77,9 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 		}
 	}
 	t.guards(cur, fnNode)
+	if t.deferredBefore(call.Pos()) {
+		return // a deferred closure registered earlier releases it at exit
+	}
 	if blank {
 		if t.errVar == nil || t.search(ref) != nil {
 			c.report(call, res, "%s acquired here is discarded without being released", res.Noun)
@@ -85,4 +89,24 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 	if l := t.search(ref); l != nil {
 		c.report(call, res, "%s acquired here is not released %s", res.Noun, l.what)
 	}
+}
+
+// deferredBefore reports whether a closure deferred before pos releases
+// the resource: it reads the variable when the function returns, so it
+// releases whatever the variable then holds.
+func (t *tracker) deferredBefore(pos token.Pos) bool {
+	found := false
+	ast.Inspect(t.f.body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.DeferStmt:
+			if lit, ok := ast.Unparen(n.Call.Fun).(*ast.FuncLit); ok && n.Pos() < pos && t.scan(lit.Body) {
+				found = true
+			}
+			return false
+		}
+		return !found
+	})
+	return found
 }

@@ -449,3 +449,33 @@ func guardReassigned(ctx context.Context, p *poolguard.Pool, need bool) {
 		conn.Release()
 	}
 }
+
+func deferredCleanupFirst(ctx context.Context, p *poolguard.Pool, ok bool) (err error) {
+	var conn *poolguard.Conn
+	defer func() {
+		if conn != nil {
+			conn.Release()
+		}
+	}()
+	conn, err = p.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errInvalid
+	}
+	return validate(conn)
+}
+
+func deferredValueFirst(ctx context.Context, p *poolguard.Pool, ok bool) error {
+	var conn *poolguard.Conn
+	defer conn.Release()        // releases the nil connection it saw here
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errInvalid
+	}
+	return validate(conn)
+}
