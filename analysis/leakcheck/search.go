@@ -2,6 +2,7 @@ package leakcheck
 
 import (
 	"fmt"
+	"go/constant"
 	"go/ast"
 	"go/token"
 	"go/types"
@@ -22,6 +23,8 @@ type leak struct {
 type state struct {
 	errLive bool       // errVar still holds the acquisition's error
 	scanErr *types.Var // holds the result of a Scan of the resource
+	flag    *types.Var // a bool last set to a constant on this path
+	flagVal bool       // flag's value
 }
 
 type visit struct {
@@ -157,7 +160,29 @@ func (t *tracker) step(n ast.Node, st state) state {
 			st.scanErr = v
 		}
 	}
+	if st.flag != nil && t.assigns(n, st.flag) {
+		st.flag = nil
+	}
+	if v, val, ok := t.flagSet(n); ok {
+		st.flag, st.flagVal = v, val
+	}
 	return st
+}
+
+// flagSet returns the local bool variable n sets to a constant, as in
+// "owned = true".
+func (t *tracker) flagSet(n ast.Node) (*types.Var, bool, bool) {
+	lhs, rhs := assignment(n)
+	if len(lhs) != len(rhs) {
+		return nil, false, false
+	}
+	for i, r := range rhs {
+		v := t.localVar(lhs[i])
+		if tv := t.c.pass.TypesInfo.Types[r]; v != nil && tv.Value != nil && tv.Value.Kind() == constant.Bool {
+			return v, constant.BoolVal(tv.Value), true
+		}
+	}
+	return nil, false, false
 }
 
 // cond reports whether the branch on which e evaluates to truth can be
@@ -166,7 +191,11 @@ func (t *tracker) step(n ast.Node, st state) state {
 func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
 	switch e := ast.Unparen(e).(type) {
 	case *ast.Ident:
-		val, ok := t.guard[t.varOf(e)]
+		v := t.varOf(e)
+		if v != nil && v == st.flag {
+			return st.flagVal != truth
+		}
+		val, ok := t.guard[v]
 		return ok && val != truth
 	case *ast.UnaryExpr:
 		if e.Op == token.NOT {

@@ -479,3 +479,34 @@ func deferredValueFirst(ctx context.Context, p *poolguard.Pool, ok bool) error {
 	}
 	return validate(conn)
 }
+
+func ownedFlag(ctx context.Context, p *poolguard.Pool, conn *poolguard.Conn) error {
+	owned := false
+	if conn == nil {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		conn, owned = c, true
+	}
+	err := validate(conn)
+	if owned {
+		conn.Release()
+	}
+	return err
+}
+
+func ownedFlagCleared(ctx context.Context, p *poolguard.Pool) {
+	owned := false
+	c, err := p.Acquire(ctx) // want `connection acquired here is not released at the end of the function`
+	if err != nil {
+		return
+	}
+	owned = true
+	if validate(c) != nil {
+		owned = false
+	}
+	if owned {
+		c.Release()
+	}
+}
