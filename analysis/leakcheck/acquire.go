@@ -77,6 +77,7 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 		}
 	}
 	t.guards(cur, fnNode)
+	t.parent = c.table.savepointOf(c.pass.TypesInfo, call, t)
 	if t.deferredBefore(call.Pos()) {
 		return // a deferred closure registered earlier releases it at exit
 	}

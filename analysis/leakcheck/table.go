@@ -104,3 +104,20 @@ func splitFullName(s string) (pkg, typ, name string, ok bool) {
 	}
 	return s[:i], "", s[i+1:], true
 }
+
+// savepoints are the acquire functions that begin a savepoint inside a
+// transaction: pgx ends savepoints when their transaction ends.
+var savepoints = map[string]bool{
+	"(" + pgxPath + ".Tx).Begin":      true,
+	"(*" + pgxpoolPath + ".Tx).Begin": true,
+}
+
+// savepointOf returns the transaction variable a savepoint is begun on.
+func (t *table) savepointOf(info *types.Info, call *ast.CallExpr, tr *tracker) *types.Var {
+	fn, ok := typeutil.Callee(info, call).(*types.Func)
+	sel, isSel := ast.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || !isSel || !savepoints[fn.Origin().FullName()] {
+		return nil
+	}
+	return tr.varOf(sel.X)
+}

@@ -24,6 +24,7 @@ type tracker struct {
 	funcs  map[*types.Var]bool // local func values whose body disposes of it
 	errVar *types.Var          // the acquisition's error result, if named
 	guard  map[*types.Var]bool // bool variables known wherever it is held
+	parent *types.Var          // for a savepoint, the transaction it is in
 	used   map[string]bool     // summary mode: release methods seen
 	taken  bool                // summary mode: handed over
 }
@@ -208,7 +209,8 @@ func (t *tracker) transfer() bool {
 func (t *tracker) chain(sel *ast.SelectorExpr) (string, bool) {
 	switch x := ast.Unparen(sel.X).(type) {
 	case *ast.Ident:
-		return sel.Sel.Name, t.isVar(x)
+		// Ending a transaction ends its savepoints too.
+		return sel.Sel.Name, t.isVar(x) || t.parent != nil && t.varOf(x) == t.parent
 	case *ast.SelectorExpr:
 		p, ok := t.chain(x)
 		return p + "." + sel.Sel.Name, ok

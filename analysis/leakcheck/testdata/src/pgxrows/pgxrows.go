@@ -353,3 +353,28 @@ func viaScanOne(ctx context.Context, c *pgx.Conn) (int, error) {
 	}
 	return scanOne(rows)
 }
+
+func savepointEndedByParent(ctx context.Context, c *pgx.Conn) error {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	_, _ = sp.Exec(ctx, "select 1")
+	return tx.Rollback(ctx)
+}
+
+func savepointLeaksOnReturn(ctx context.Context, tx pgx.Tx, ok bool) error {
+	sp, err := tx.Begin(ctx) // want `transaction acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errBad
+	}
+	return sp.Commit(ctx)
+}
