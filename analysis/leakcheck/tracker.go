@@ -16,28 +16,30 @@ import (
 // With a nil res the tracker summarizes a parameter instead: it records
 // every release method used and whether the value is handed over.
 type tracker struct {
-	c      *checker
-	res    *Resource
-	f      *function
-	root   *types.Var          // the variable bound at the acquisition
-	vars   map[*types.Var]bool // root and its plain copies
-	funcs  map[*types.Var]bool // local func values whose body disposes of it
-	errVar *types.Var          // the acquisition's error result, if named
-	guard  map[*types.Var]bool // bool variables known wherever it is held
-	parent *types.Var          // for a savepoint, the transaction it is in
-	used   map[string]bool     // summary mode: release methods seen
-	taken  bool                // summary mode: handed over
+	c       *checker
+	res     *Resource
+	f       *function
+	root    *types.Var                     // the variable bound at the acquisition
+	vars    map[*types.Var]bool            // root and its plain copies
+	funcs   map[*types.Var]bool            // local func values whose body disposes of it
+	holders map[*types.Var]map[string]bool // local structs built around it
+	errVar  *types.Var                     // the acquisition's error result, if named
+	guard   map[*types.Var]bool            // bool variables known wherever it is held
+	parent  *types.Var                     // for a savepoint, the transaction it is in
+	used    map[string]bool                // summary mode: release methods seen
+	taken   bool                           // summary mode: handed over
 }
 
 func newTracker(c *checker, res *Resource, f *function, root *types.Var) *tracker {
 	t := &tracker{
-		c:     c,
-		res:   res,
-		f:     f,
-		root:  root,
-		vars:  map[*types.Var]bool{root: true},
-		funcs: make(map[*types.Var]bool),
-		used:  make(map[string]bool),
+		c:       c,
+		res:     res,
+		f:       f,
+		root:    root,
+		vars:    map[*types.Var]bool{root: true},
+		funcs:   make(map[*types.Var]bool),
+		holders: make(map[*types.Var]map[string]bool),
+		used:    make(map[string]bool),
 	}
 	t.aliases()
 	return t
@@ -64,6 +66,8 @@ func (t *tracker) aliases() {
 					}
 				} else if t.copyOf(r) {
 					t.vars[v], changed = true, true
+				} else if keys, ok := t.literalHolds(r); ok && t.res != nil {
+					t.holders[v] = keys // summaries keep counting stores as hand-overs
 				}
 			}
 			return true
@@ -146,7 +150,7 @@ func (t *tracker) flows(e ast.Expr) bool {
 	case *ast.Ident:
 		return t.isVar(e) || t.isFunc(e)
 	case *ast.SelectorExpr:
-		return t.isVar(e.X) && t.ownerField(e.Sel.Name)
+		return t.isVar(e.X) && t.ownerField(e.Sel.Name) || t.holderField(e)
 	case *ast.UnaryExpr:
 		return e.Op == token.AND && t.flows(e.X)
 	case *ast.StarExpr:
@@ -212,6 +216,9 @@ func (t *tracker) chain(sel *ast.SelectorExpr) (string, bool) {
 		// Ending a transaction ends its savepoints too.
 		return sel.Sel.Name, t.isVar(x) || t.parent != nil && t.varOf(x) == t.parent
 	case *ast.SelectorExpr:
+		if t.holderField(x) {
+			return sel.Sel.Name, true
+		}
 		p, ok := t.chain(x)
 		return p + "." + sel.Sel.Name, ok
 	}
@@ -254,6 +261,9 @@ func (t *tracker) scan(root ast.Node) bool {
 					if _, ok := ast.Unparen(r).(*ast.FuncLit); ok && t.localVar(lhs[i]) != nil {
 						continue // a local func value: it counts when called
 					}
+					if t.holds(lhs[i], r) {
+						continue // a holder: its uses count
+					}
 					if t.flows(r) && !t.copied(lhs[i], r) {
 						hit(t.transfer())
 					}
@@ -281,8 +291,18 @@ func (t *tracker) scan(root ast.Node) bool {
 		case *ast.CallExpr:
 			hit(t.call(n))
 		case *ast.SelectorExpr:
+			if _, ok := t.holder(n.X); ok {
+				if t.holderUse(n) {
+					hit(t.transfer())
+				}
+				return false
+			}
 			if p, ok := t.chain(n); ok && p != "Next" {
 				hit(t.release(p))
+			}
+		case *ast.Ident:
+			if _, ok := t.holder(n); ok {
+				hit(t.transfer())
 			}
 		case *ast.UnaryExpr:
 			if n.Op == token.AND && t.flows(n.X) {

@@ -376,3 +376,51 @@ func helperReleasesConditionally(ctx context.Context, p *poolguard.Pool) error {
 	releaseOnSuccess(conn, err)
 	return err
 }
+
+type lease struct {
+	conn *poolguard.Conn
+	id   int
+}
+
+func (l *lease) close() { l.conn.Release() }
+
+func holderDropped(ctx context.Context, p *poolguard.Pool) error {
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	l := lease{conn: conn, id: 1}
+	_ = l.id
+	return nil
+}
+
+func holderReturned(ctx context.Context, p *poolguard.Pool) (*lease, error) {
+	conn, err := p.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &lease{conn: conn}
+	return l, nil
+}
+
+func holderClosed(ctx context.Context, p *poolguard.Pool) error {
+	conn, err := p.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	l := lease{conn: conn}
+	defer l.close()
+	return validate(l.conn)
+}
+
+func holderFieldReleased(ctx context.Context, p *poolguard.Pool) {
+	conn, _ := p.Acquire(ctx)
+	l := lease{conn: conn}
+	l.conn.Release()
+}
+
+func holderPositional(ctx context.Context, p *poolguard.Pool, keep func(lease)) {
+	conn, _ := p.Acquire(ctx)
+	l := lease{conn, 2}
+	keep(l)
+}
