@@ -21,6 +21,7 @@ type function struct {
 	loops   map[*ast.BranchStmt]ast.Stmt // continue statements to their loop
 	sends   map[ast.Node]bool            // sends of select cases: see search
 	starts  []token.Pos                  // sorted start positions of all nodes
+	isMain  bool                         // main.main: its returns end the process
 }
 
 // A nodeRef locates a node in the graph.
@@ -40,6 +41,7 @@ func (c *checker) function(node ast.Node) *function {
 	switch n := node.(type) {
 	case *ast.FuncDecl:
 		f.body, ftype = n.Body, n.Type
+		f.isMain = n.Name.Name == "main" && n.Recv == nil && c.pass.Pkg.Name() == "main"
 	case *ast.FuncLit:
 		f.body, ftype = n.Body, n.Type
 	}

@@ -11,7 +11,7 @@ import (
 func TestAnalyzer(t *testing.T) {
 	testdata := analysistest.TestData()
 	analysistest.Run(t, testdata, leakcheck.Analyzer,
-		"pool", "pgxrows", "sqlrows", "httpfile", "crosspkg", "ignore", "testifycases")
+		"pool", "pgxrows", "sqlrows", "httpfile", "crosspkg", "ignore", "testifycases", "mainpkg")
 }
 
 func TestUserResources(t *testing.T) {

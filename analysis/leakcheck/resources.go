@@ -78,16 +78,26 @@ var (
 // (Tx.PrepareContext doc).
 var builtins = map[string]*Resource{}
 
-// releasers are functions that release the resource passed to them.
+// releasers are functions that release or keep the resource passed to
+// them.
 // pgx: CollectRows, CollectOneRow, CollectExactlyOneRow and AppendRows
 // "close the rows automatically on return"; ForEachRow: "Rows will be
 // closed when ForEachRow returns" (pgx/v5 rows.go).
+//
+// The others keep the file they are given for the life of the process,
+// the idiom for profiles, traces and logs in a main function.
 var releasers = map[string]bool{
 	pgxPath + ".CollectRows":          true,
 	pgxPath + ".CollectOneRow":        true,
 	pgxPath + ".CollectExactlyOneRow": true,
 	pgxPath + ".AppendRows":           true,
 	pgxPath + ".ForEachRow":           true,
+
+	"runtime/pprof.StartCPUProfile": true,
+	"runtime/trace.Start":           true,
+	"log.SetOutput":                 true,
+	"(*log.Logger).SetOutput":       true,
+	"log.New":                       true,
 }
 
 func init() {

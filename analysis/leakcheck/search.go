@@ -76,7 +76,9 @@ func (t *tracker) search(ref nodeRef) *leak {
 				break
 			}
 			if ret, ok := n.(*ast.ReturnStmt); ok {
-				if ret.Return == t.f.body.Rbrace {
+				if t.f.isMain {
+					// The process ends: nothing outlives it.
+				} else if ret.Return == t.f.body.Rbrace {
 					found(ret.Pos(), "at the end of the function at %s", t.at(ret.Pos()))
 				} else {
 					found(ret.Pos(), "on the return at %s", t.at(ret.Pos()))

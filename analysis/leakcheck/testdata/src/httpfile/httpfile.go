@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"os"
+	"runtime/pprof"
 )
 
 var errStatus = errors.New("status")
@@ -82,7 +84,7 @@ func viaBodyHelper(url string) error {
 }
 
 func bodyIgnored(url string) int {
-	resp, _ := http.Get(url) // want `response body acquired here is not released on the return at httpfile.go:86`
+	resp, _ := http.Get(url) // want `response body acquired here is not released on the return at httpfile.go:88`
 	return resp.StatusCode
 }
 
@@ -149,4 +151,24 @@ func wrappedLeak(name string) (io.Reader, error) {
 		return nil, err
 	}
 	return io.LimitReader(f, 10), nil
+}
+
+func profile(name string) func() {
+	f, err := os.Create(name)
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return func() {}
+	}
+	return pprof.StopCPUProfile
+}
+
+func logTo(name string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	log.SetOutput(f)
+	return nil
 }
