@@ -15,9 +15,10 @@ var resourcesFile string
 
 // A UserResource is one line of a -resources file.
 type UserResource struct {
-	File, Pkg string
-	Line      int
-	Acquire   string // full name of the acquire function
+	File    string // the file it was read from
+	Line    int    // its line in File
+	Pkg     string // import path of the acquire function's package
+	Acquire string // full name of the acquire function
 	*Resource
 }
 
