@@ -1,0 +1,290 @@
+package leakcheck
+
+import (
+	"fmt"
+	"go/ast"
+	"go/constant"
+	"go/token"
+	"go/types"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/tools/go/cfg"
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// A leak is a path end on which the resource is still held.
+type leak struct {
+	pos  token.Pos
+	what string // e.g. "on the return at sync.go:48"
+}
+
+// state is what the search knows on a path besides its position.
+type state struct {
+	errLive bool       // errVar still holds the acquisition's error
+	scanErr *types.Var // holds the result of a Scan of the resource
+	flag    *types.Var // a bool last set to a constant on this path
+	flagVal bool       // flag's value
+}
+
+type visit struct {
+	b  *cfg.Block
+	st state
+}
+
+// search walks the control-flow graph forward from the acquisition at
+// ref and returns the earliest exit reached without a release, or nil.
+// Like lostcancel it explores every path, pruning edges on which the
+// resource was never acquired or was released by the library itself.
+func (t *tracker) search(ref nodeRef) *leak {
+	type item struct {
+		b    *cfg.Block
+		i    int
+		st   state
+		last token.Pos // end of the last node on the path
+	}
+	var acq ast.Node // nil when summarizing a parameter from the entry
+	if ref.i >= 0 {
+		acq = ref.b.Nodes[ref.i]
+	}
+	seen := make(map[visit]bool)
+	work := []item{{ref.b, ref.i + 1, state{errLive: t.errVar != nil}, ref.b.Stmt.Pos()}}
+	if acq != nil {
+		work[0].last = acq.End()
+	}
+	var first *leak
+	found := func(pos token.Pos, format string, args ...any) {
+		if first == nil || pos < first.pos {
+			first = &leak{pos, fmt.Sprintf(format, args...)}
+		}
+	}
+	for len(work) > 0 {
+		it := work[len(work)-1]
+		work = work[:len(work)-1]
+		b, st, ended := it.b, it.st, false
+		for _, n := range b.Nodes[it.i:] {
+			if n == acq {
+				found(n.Pos(), "before it is acquired again at %s", t.at(n.Pos()))
+				ended = true
+				break
+			}
+			if t.f.sends[n] {
+				continue // the graph evaluates every case's send up front
+			}
+			if t.scan(n) || t.expectsFailure(n, st) {
+				ended = true
+				break
+			}
+			if ret, ok := n.(*ast.ReturnStmt); ok {
+				if t.f.isMain {
+					// The process ends: nothing outlives it.
+				} else if ret.Return == t.f.body.Rbrace {
+					found(ret.Pos(), "at the end of the function at %s", t.at(ret.Pos()))
+				} else {
+					found(ret.Pos(), "on the return at %s", t.at(ret.Pos()))
+				}
+				ended = true
+				break
+			}
+			if len(t.vars) == 1 && n != acq && t.assigns(n, t.root) {
+				found(n.Pos(), "before it is overwritten at %s", t.at(n.Pos()))
+				ended = true
+				break
+			}
+			st = t.step(n, st)
+			it.last = n.End()
+		}
+		if ended {
+			continue
+		}
+		if len(b.Succs) == 0 {
+			if call := lastCall(b); call != nil && t.c.exitKind(call) == "panic" {
+				found(call.Pos(), "on the panic at %s", t.at(call.Pos()))
+			}
+			continue
+		}
+		var cond ast.Expr
+		if len(b.Succs) == 2 && len(b.Nodes) > 0 {
+			if e, ok := b.Nodes[len(b.Nodes)-1].(ast.Expr); ok && !t.f.tagged[e] {
+				cond = e
+			}
+		}
+		for k, s := range b.Succs {
+			if cond != nil && t.cond(cond, k == 0, st) {
+				continue
+			}
+			if t.nextIteration(s, it.last, found) {
+				continue
+			}
+			if cc, ok := s.Stmt.(*ast.CommClause); ok && s.Kind == cfg.KindSelectCaseBody && t.f.sends[cc.Comm] && t.scan(cc.Comm) {
+				continue // this case sent the resource away
+			}
+			if !seen[visit{s, st}] {
+				seen[visit{s, st}] = true
+				work = append(work, item{s, 0, st, it.last})
+			}
+		}
+	}
+	return first
+}
+
+// nextIteration reports whether the edge into s starts the next
+// iteration of a loop whose body declares the resource variable: the
+// variable goes out of scope there, so the resource leaks.
+func (t *tracker) nextIteration(s *cfg.Block, last token.Pos, found func(token.Pos, string, ...any)) bool {
+	switch s.Kind {
+	case cfg.KindForLoop, cfg.KindForPost, cfg.KindRangeLoop:
+	default:
+		return false
+	}
+	body := loopBody(s.Stmt)
+	if t.root.Pos() < body.Lbrace || t.root.Pos() > body.Rbrace {
+		return false
+	}
+	if br := t.f.continueAt(last, s.Stmt); br != nil {
+		found(br.Pos(), "on the continue at %s", t.at(br.Pos()))
+	} else {
+		found(body.Rbrace, "before the next iteration at %s", t.at(body.Rbrace))
+	}
+	return true
+}
+
+// step updates the path state after node n.
+func (t *tracker) step(n ast.Node, st state) state {
+	if t.errVar != nil && t.assigns(n, t.errVar) {
+		st.errLive = false
+	}
+	if st.scanErr != nil && t.assigns(n, st.scanErr) {
+		st.scanErr = nil
+	}
+	if t.res.ScanErrCloses {
+		if v := t.scanResult(n); v != nil {
+			st.scanErr = v
+		}
+	}
+	if st.flag != nil && t.assigns(n, st.flag) {
+		st.flag = nil
+	}
+	if v, val, ok := t.flagSet(n); ok {
+		st.flag, st.flagVal = v, val
+	}
+	return st
+}
+
+// flagSet returns the local bool variable n sets to a constant, as in
+// "owned = true".
+func (t *tracker) flagSet(n ast.Node) (*types.Var, bool, bool) {
+	lhs, rhs := assignment(n)
+	if len(lhs) != len(rhs) {
+		return nil, false, false
+	}
+	for i, r := range rhs {
+		v := t.localVar(lhs[i])
+		if tv := t.c.pass.TypesInfo.Types[r]; v != nil && tv.Value != nil && tv.Value.Kind() == constant.Bool {
+			return v, constant.BoolVal(tv.Value), true
+		}
+	}
+	return nil, false, false
+}
+
+// cond reports whether the branch on which e evaluates to truth can be
+// pruned: there the resource was never acquired (err != nil, v == nil)
+// or the library has released it (Next returned false, Scan failed).
+func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
+	switch e := ast.Unparen(e).(type) {
+	case *ast.Ident:
+		v := t.varOf(e)
+		if v != nil && v == st.flag {
+			return st.flagVal != truth
+		}
+		val, ok := t.guard[v]
+		return ok && val != truth
+	case *ast.UnaryExpr:
+		if e.Op == token.NOT {
+			return t.cond(e.X, !truth, st)
+		}
+	case *ast.BinaryExpr:
+		switch e.Op {
+		case token.LAND:
+			return truth && (t.cond(e.X, true, st) || t.cond(e.Y, true, st))
+		case token.LOR:
+			return !truth && (t.cond(e.X, false, st) || t.cond(e.Y, false, st))
+		case token.EQL, token.NEQ:
+			x := t.nilCompared(e)
+			if x == nil {
+				return false
+			}
+			nonNil := (e.Op == token.NEQ) == truth
+			switch {
+			case st.errLive && t.isObj(x, t.errVar):
+				return nonNil
+			case t.isVar(x):
+				return !nonNil
+			case st.scanErr != nil && t.isObj(x, st.scanErr):
+				return nonNil
+			case t.res.ScanErrCloses && t.methodCall(x, "Scan"):
+				return nonNil
+			}
+		}
+	case *ast.CallExpr:
+		if truth && st.errLive && t.errorTest(e) {
+			return true
+		}
+		return !truth && t.res.NextCloses && t.methodCall(e, "Next")
+	}
+	return false
+}
+
+// errorTest reports whether call, such as errors.Is(err, ErrX), is true
+// only for a non-nil acquisition error.
+func (t *tracker) errorTest(call *ast.CallExpr) bool {
+	fn, ok := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	if !ok || fn.Pkg() == nil || len(call.Args) == 0 || !t.isObj(call.Args[0], t.errVar) {
+		return false
+	}
+	switch fn.Pkg().Path() {
+	case "errors":
+		return fn.Name() == "Is" && !t.c.pass.TypesInfo.Types[call.Args[1]].IsNil() || fn.Name() == "As"
+	case "os":
+		return strings.HasPrefix(fn.Name(), "Is")
+	}
+	return false
+}
+
+// nilCompared returns the operand of e compared with nil, or nil.
+func (t *tracker) nilCompared(e *ast.BinaryExpr) ast.Expr {
+	isNil := func(x ast.Expr) bool {
+		return t.c.pass.TypesInfo.Types[x].IsNil()
+	}
+	switch {
+	case isNil(e.Y):
+		return e.X
+	case isNil(e.X):
+		return e.Y
+	}
+	return nil
+}
+
+func (t *tracker) isObj(e ast.Expr, v *types.Var) bool {
+	id, ok := ast.Unparen(e).(*ast.Ident)
+	return ok && v != nil && t.c.pass.TypesInfo.Uses[id] == v
+}
+
+// lastCall returns the call ending block b, if b ends in a call
+// statement.
+func lastCall(b *cfg.Block) *ast.CallExpr {
+	if len(b.Nodes) == 0 {
+		return nil
+	}
+	if s, ok := b.Nodes[len(b.Nodes)-1].(*ast.ExprStmt); ok {
+		call, _ := ast.Unparen(s.X).(*ast.CallExpr)
+		return call
+	}
+	return nil
+}
+
+// at formats pos as file.go:line.
+func (t *tracker) at(pos token.Pos) string {
+	p := t.c.pass.Fset.Position(pos)
+	return fmt.Sprintf("%s:%d", filepath.Base(p.Filename), p.Line)
+}

@@ -1,0 +1,123 @@
+package leakcheck
+
+import (
+	"go/ast"
+	"go/types"
+	"strings"
+
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// A table is the set of resources the analyzer knows: the built-in ones
+// and those of the -resources file.
+type table struct {
+	acquire   map[string]*Resource // acquire function full name to resource
+	releasers map[string]bool      // functions that release their argument
+	names     map[string]bool      // every release method or path
+	owners    map[string]bool      // every owning field
+	user      []*UserResource
+}
+
+func newTable(user []*UserResource) *table {
+	t := &table{
+		acquire:   make(map[string]*Resource),
+		releasers: releasers,
+		names:     make(map[string]bool),
+		owners:    make(map[string]bool),
+		user:      user,
+	}
+	for name, r := range builtins {
+		t.add(name, r)
+	}
+	for _, u := range user {
+		t.add(u.Acquire, u.Resource)
+	}
+	return t
+}
+
+func (t *table) add(name string, r *Resource) {
+	t.acquire[name] = r
+	for _, rel := range r.Release {
+		t.names[rel] = true
+	}
+	for _, f := range r.ownerFields() {
+		t.owners[f] = true
+	}
+}
+
+// acquired returns the resource that call acquires, or nil.
+func (t *table) acquired(info *types.Info, call *ast.CallExpr) *Resource {
+	fn, ok := typeutil.Callee(info, call).(*types.Func)
+	if !ok {
+		return nil
+	}
+	return t.acquire[fn.Origin().FullName()]
+}
+
+// validate checks the user's resources that belong to pkg or to a
+// package it imports: each must name a function that exists and
+// release methods its first result has.
+func (t *table) validate(pkg *types.Package) error {
+	if len(t.user) == 0 {
+		return nil
+	}
+	pkgs := map[string]*types.Package{}
+	var walk func(p *types.Package)
+	walk = func(p *types.Package) {
+		if pkgs[p.Path()] != nil {
+			return
+		}
+		pkgs[p.Path()] = p
+		for _, q := range p.Imports() {
+			walk(q)
+		}
+	}
+	walk(pkg)
+	for _, u := range t.user {
+		if p := pkgs[u.Pkg]; p != nil {
+			if err := u.Check(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// splitFullName splits "(*pkg.T).M", "(pkg.T).M" or "pkg.F" into its
+// package path, type name (empty for a function) and function name.
+func splitFullName(s string) (pkg, typ, name string, ok bool) {
+	if rest, found := strings.CutPrefix(s, "("); found {
+		recv, method, found := strings.Cut(rest, ").")
+		if !found {
+			return "", "", "", false
+		}
+		recv = strings.TrimPrefix(recv, "*")
+		i := strings.LastIndexByte(recv, '.')
+		if i <= 0 {
+			return "", "", "", false
+		}
+		return recv[:i], recv[i+1:], method, true
+	}
+	i := strings.LastIndexByte(s, '.')
+	if i <= 0 || strings.LastIndexByte(s, '/') > i {
+		return "", "", "", false
+	}
+	return s[:i], "", s[i+1:], true
+}
+
+// savepoints are the acquire functions that begin a savepoint inside a
+// transaction: pgx ends savepoints when their transaction ends.
+var savepoints = map[string]bool{
+	"(" + pgxPath + ".Tx).Begin":      true,
+	"(*" + pgxpoolPath + ".Tx).Begin": true,
+}
+
+// savepointOf returns the transaction variable a savepoint is begun on.
+func (t *table) savepointOf(info *types.Info, call *ast.CallExpr, tr *tracker) *types.Var {
+	fn, ok := typeutil.Callee(info, call).(*types.Func)
+	sel, isSel := ast.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || !isSel || !savepoints[fn.Origin().FullName()] {
+		return nil
+	}
+	return tr.varOf(sel.X)
+}

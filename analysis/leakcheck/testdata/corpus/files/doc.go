@@ -1,0 +1,3 @@
+// Package files is corpus code that opens files. Labels as in package
+// pool.
+package files

@@ -1,0 +1,3 @@
+// Package httpc is corpus code that makes HTTP requests. Labels as in
+// package pool.
+package httpc

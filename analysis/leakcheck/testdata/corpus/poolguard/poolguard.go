@@ -1,0 +1,37 @@
+// Package poolguard is a stand-in for the poolguard pool, for the corpus.
+package poolguard
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+type Pool struct{}
+
+func (p *Pool) Acquire(ctx context.Context) (*Conn, error)                           { return nil, nil }
+func (p *Pool) Partition(name string) *Partition                                     { return nil }
+func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) { return nil, nil }
+func (p *Pool) With(ctx context.Context, f func(*Conn) error) error                  { return nil }
+func (p *Pool) WithTx(ctx context.Context, f func(pgx.Tx) error) error               { return nil }
+
+type Partition struct{}
+
+func (p *Partition) Acquire(ctx context.Context) (*Conn, error) { return nil, nil }
+func (p *Partition) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return nil, nil
+}
+
+type Conn struct{}
+
+func (c *Conn) Release()                                                             {}
+func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error)                            { return nil, nil }
+func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) { return nil, nil }
+func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults         { return nil }
+func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, nil
+}
+
+// QueryRowBool scans one boolean from a query on the connection.
+func (c *Conn) QueryRowBool(ctx context.Context, key int64, dst *bool) error { return nil }

@@ -1,0 +1,2 @@
+// Package sqldb is corpus code on database/sql. Labels as in package pool.
+package sqldb

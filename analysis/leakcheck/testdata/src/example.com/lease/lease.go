@@ -1,0 +1,13 @@
+// Package lease has a resource leakcheck does not know by itself.
+package lease
+
+type Manager struct{}
+
+type Lease struct{}
+
+func (m *Manager) Get(key string) (*Lease, error) { return nil, nil }
+
+func Open(key string) *Lease { return nil }
+
+func (l *Lease) Put()     {}
+func (l *Lease) Discard() {}

@@ -1,0 +1,2 @@
+// Package testifycases holds tests that use testify.
+package testifycases

@@ -1,0 +1,35 @@
+// Command leakcheck reports pooled connections, rows, transactions,
+// files and response bodies that can reach a function exit without
+// being released.
+//
+// Run it on its own:
+//
+//	leakcheck ./...
+//
+// or through go vet:
+//
+//	go vet -vettool=$(which leakcheck) ./...
+//
+// Exit codes are go vet's: 0 when clean, 1 for errors (including a bad
+// -resources file), and 3 (standalone) or 1 (go vet) for findings.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/poolguard/poolguard/analysis/leakcheck"
+	"golang.org/x/tools/go/analysis/singlechecker"
+)
+
+func main() {
+	if path := resourcesFlag(os.Args[1:]); path != "" && !vetTool(os.Args[1:]) {
+		// Standalone, check the file once up front, so that a package
+		// the file names but nothing imports is reported too.
+		if err := checkResources(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	singlechecker.Main(leakcheck.Analyzer)
+}
