@@ -165,7 +165,7 @@ func TestLeakVisible(t *testing.T) {
 //
 //go:noinline
 func leak(t *testing.T, p *poolguard.Pool) {
-	c, err := p.Acquire(ctxTimeout(t, 30*time.Second))
+	c, err := p.Acquire(ctxTimeout(t, 30*time.Second)) //leakcheck:ignore leaked on purpose, for the metrics to show
 	if err != nil {
 		t.Fatal(err)
 	}
