@@ -113,7 +113,7 @@ func (pt *Partition) connect(ctx context.Context) (*pconn, error) {
 			return nil, fmt.Errorf("AfterConnect: %w", err)
 		}
 	}
-	pc := &pconn{conn: conn, pid: conn.PgConn().PID(), closed: make(chan struct{})}
+	pc := &pconn{conn: conn, pid: conn.PgConn().PID()}
 	pc.tx.Store('I')
 	return pc, nil
 }

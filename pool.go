@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +39,6 @@ type pconn struct {
 	conn    *pgx.Conn
 	pid     uint32
 	tx      atomic.Uint32 // transaction status byte as of the last call's end
-	closed  chan struct{} // closed once the connection's place is given back
 	closing atomic.Bool   // destroy has started
 	freed   atomic.Bool   // the place under MaxConns was given back
 }
@@ -244,7 +242,6 @@ func (p *Pool) destroy(pc *pconn) {
 // freePlace gives a closed connection's place under MaxConns back, once.
 func (p *Pool) freePlace(pc *pconn) {
 	if pc.freed.CompareAndSwap(false, true) {
-		close(pc.closed)
 		p.eng.Closed()
 	}
 }
@@ -277,8 +274,4 @@ const closePoll = 5 * time.Millisecond
 // Leases returns a snapshot of every lease currently held, oldest first.
 func (p *Pool) Leases() []LeaseInfo {
 	return p.leases(-1)
-}
-
-func sortByAge(ls []LeaseInfo) {
-	slices.SortFunc(ls, func(a, b LeaseInfo) int { return a.Acquired.Compare(b.Acquired) })
 }

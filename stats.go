@@ -2,6 +2,7 @@ package poolguard
 
 import (
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/poolguard/poolguard/internal/engine"
@@ -224,7 +225,7 @@ func (p *Pool) leases(part int) []LeaseInfo {
 		}
 		out = append(out, li)
 	}
-	sortByAge(out)
+	slices.SortFunc(out, func(a, b LeaseInfo) int { return a.Acquired.Compare(b.Acquired) })
 	return out
 }
 
