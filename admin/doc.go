@@ -19,6 +19,10 @@
 //
 //	mux.Handle("/debug/pool/", http.StripPrefix("/debug/pool", admin.NewHandler(pool, opts)))
 //
+// It answers only requests addressed to a loopback address or "localhost"
+// unless [Options.Hosts] lists other names, so that a web page whose name
+// was rebound to 127.0.0.1 cannot read it from a browser on the same host.
+//
 // # Actions
 //
 // Pausing and resuming a partition ([poolguard.Partition.Pause]) and

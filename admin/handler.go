@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,12 @@ type Options struct {
 	// Logger records every action taken or refused, with the requester's
 	// address (never the token). Nil means slog.Default().
 	Logger *slog.Logger
+	// Hosts lists the host names (without port) the handler answers to,
+	// besides loopback addresses and "localhost", which it always accepts.
+	// Requests for any other Host are refused with 421, so a web page
+	// whose name was rebound to 127.0.0.1 cannot read the snapshot. Behind
+	// a proxy, list the names it forwards; "*" accepts any.
+	Hosts []string
 }
 
 // NewHandler returns the admin handler for pool. It serves, relative to
@@ -85,7 +92,31 @@ func NewHandler(pool *poolguard.Pool, opts Options) http.Handler {
 	mux.Handle("/pause", cop.Handler(h.action(h.pause)))
 	mux.Handle("/resume", cop.Handler(h.action(h.resume)))
 	mux.Handle("/revoke", cop.Handler(h.action(h.revoke)))
-	return securityHeaders(mux)
+	return checkHost(opts.Hosts, securityHeaders(mux))
+}
+
+// checkHost refuses requests for a Host that is neither loopback nor
+// listed: the defence against DNS rebinding, since reads need no token.
+func checkHost(hosts []string, next http.Handler) http.Handler {
+	allowed := map[string]bool{"localhost": true}
+	for _, h := range hosts {
+		if h == "*" {
+			return next
+		}
+		allowed[strings.ToLower(h)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(strings.Trim(host, "[]"))
+		if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || allowed[host] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, fmt.Sprintf("poolguard admin: host %q is not served: add it to admin.Options.Hosts", host), http.StatusMisdirectedRequest)
+	})
 }
 
 type handler struct {

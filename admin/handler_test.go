@@ -314,3 +314,34 @@ func TestNilPool(t *testing.T) {
 		t.Errorf("handler of a nil pool: %d %s", status, body)
 	}
 }
+
+// Reads need no token, so a page whose name was rebound to 127.0.0.1 must
+// not be able to read the snapshot: only loopback and listed hosts are served.
+func TestHostCheck(t *testing.T) {
+	pool := newPool(t, "")
+	tests := []struct {
+		host  string
+		hosts []string
+		want  int
+	}{
+		{"127.0.0.1:6061", nil, http.StatusOK},
+		{"[::1]:6061", nil, http.StatusOK},
+		{"localhost:6061", nil, http.StatusOK},
+		{"LOCALHOST", nil, http.StatusOK},
+		{"rebound.example:6061", nil, http.StatusMisdirectedRequest},
+		{"10.0.0.7:6061", nil, http.StatusMisdirectedRequest},
+		{"pool.internal:443", []string{"pool.internal"}, http.StatusOK},
+		{"other.internal", []string{"pool.internal"}, http.StatusMisdirectedRequest},
+		{"anything.example", []string{"*"}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		h := admin.NewHandler(pool, admin.Options{Hosts: tt.hosts})
+		r := httptest.NewRequest(http.MethodGet, "/snapshot", nil)
+		r.Host = tt.host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tt.want {
+			t.Errorf("Host %q with Hosts %q: status %d, want %d (%s)", tt.host, tt.hosts, w.Code, tt.want, w.Body)
+		}
+	}
+}
