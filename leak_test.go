@@ -111,8 +111,14 @@ func TestSuspectWarnedOnceThenReturned(t *testing.T) {
 	if ls := p.Leases(); !ls[0].Suspected {
 		t.Error("lease not marked suspected")
 	}
+	if n := p.Stats().Total().Suspected; n != 1 {
+		t.Errorf("Stats counts %d suspected leases held, want 1", n)
+	}
 	c.Release()
 	eventually(t, "the return is noted", func() bool { return len(ev.of(poolguard.LeakSuspectReturned)) == 1 })
+	if n := p.Stats().Total().Suspected; n != 0 {
+		t.Errorf("Stats counts %d suspected leases after the release, want 0", n)
+	}
 	if e := ev.of(poolguard.LeakSuspected)[0]; !strings.Contains(e.CallSite, "leak_test.go:") {
 		t.Errorf("suspect call site = %q", e.CallSite)
 	}

@@ -28,6 +28,7 @@ func (s Stats) Total() PartitionStats {
 		t.Waiting += p.Waiting
 		t.MaxWaiting += p.MaxWaiting
 		t.OldestLease = max(t.OldestLease, p.OldestLease)
+		t.Suspected += p.Suspected
 		t.Acquires += p.Acquires
 		t.WaitedAcquires += p.WaitedAcquires
 		t.WaitTime = t.WaitTime.merge(p.WaitTime)
@@ -61,6 +62,7 @@ type PartitionStats struct {
 	MaxWaiting  int           // the queue's bound
 	Paused      bool          // acquires refused with ErrPaused
 	OldestLease time.Duration // age of the oldest lease held; zero if none
+	Suspected   int           // leases held now that were reported as suspected leaks
 
 	Acquires       int64         // leases granted
 	WaitedAcquires int64         // leases granted after waiting
@@ -141,7 +143,8 @@ func (p *Pool) Stats() Stats {
 		ps := PartitionStats{
 			Name: e.Name, InUse: e.Held, Idle: e.Idle, Max: e.Max, Guaranteed: e.Guaranteed,
 			Borrowed: e.Borrowed(), Waiting: e.Waiting, MaxWaiting: e.MaxWaiting, Paused: e.Paused,
-			Acquires: e.Acquires, WaitedAcquires: e.Waits,
+			Suspected: e.Suspected,
+			Acquires:  e.Acquires, WaitedAcquires: e.Waits,
 			Opened: e.Creates, OpenFailures: e.CreateFails, Closed: e.Closes,
 			Rejected: Rejections{
 				Closed: e.Rejected(engine.ReasonClosed), Paused: e.Rejected(engine.ReasonPaused),

@@ -93,6 +93,7 @@ var (
 	borrowedDesc     = desc("poolguard_borrowed_connections", "Leases held beyond the partition's guarantee.")
 	maxWaitingDesc   = desc("poolguard_max_pending_requests", "The bound of the partition's wait queue.")
 	pausedDesc       = desc("poolguard_paused", "1 if the partition is paused: its acquires are refused.")
+	suspectedNowDesc = desc("poolguard_suspected_leases", "Leases held now that were reported as suspected leaks.")
 
 	// The pool as a whole, labelled with the pool name alone.
 	poolMaxDesc         = prometheus.NewDesc("poolguard_pool_max_connections", "The pool's hard cap on connections, over all partitions.", []string{"pool"}, nil)
@@ -103,7 +104,7 @@ var (
 		createTimeDesc, waitTimeDesc, useTimeDesc,
 		leaksDesc, suspectsDesc, suspectsBackDesc, reclaimedDesc, rejectedDesc,
 		acquiresDesc, waitedDesc, openedDesc, openFailuresDesc, closedDesc,
-		oldestDesc, guaranteedDesc, borrowedDesc, maxWaitingDesc, pausedDesc,
+		oldestDesc, guaranteedDesc, borrowedDesc, maxWaitingDesc, pausedDesc, suspectedNowDesc,
 		poolMaxDesc, poolConnectionsDesc,
 	}
 )
@@ -157,6 +158,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(suspectsDesc, p.Leaks.Of(poolguard.LeakSuspected), name)
 		counter(suspectsBackDesc, p.Leaks.Of(poolguard.LeakSuspectReturned), name)
+		gauge(suspectedNowDesc, float64(p.Suspected), name)
 		for _, r := range reclaimReasons {
 			counter(reclaimedDesc, p.Reclaimed.Of(r), name, r.String())
 		}

@@ -9,6 +9,7 @@ type PartStats struct {
 	Guaranteed, Max, MaxWaiting  int
 	Paused                       bool
 	OldestAcquired               time.Time // zero when nothing is held
+	Suspected                    int       // leases held now that were marked suspected
 	Acquires, Waits              int64
 	Creates, CreateFails, Closes int64
 	Rejects                      [numReasons]int64
@@ -43,8 +44,14 @@ func (e *Engine[R]) Stats() Stats {
 	}
 	for _, s := range e.all {
 		ps := &st.Parts[s.part.idx]
-		if s.leased && (ps.OldestAcquired.IsZero() || s.acquired.Before(ps.OldestAcquired)) {
+		if !s.leased {
+			continue
+		}
+		if ps.OldestAcquired.IsZero() || s.acquired.Before(ps.OldestAcquired) {
 			ps.OldestAcquired = s.acquired
+		}
+		if s.suspected {
+			ps.Suspected++
 		}
 	}
 	return st
