@@ -3,7 +3,6 @@ package admin_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,26 +25,9 @@ import (
 // server is the PostgreSQL server the tests share.
 var server *pgtemp.Server
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var err error
-	server, err = pgtemp.Start(ctx, pgtemp.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	server.Close()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
+func TestMain(m *testing.M) {
+	os.Exit(pgtemp.Main(m, pgtemp.Options{}, func(s *pgtemp.Server) { server = s },
+		func() error { return goleak.Find() }))
 }
 
 // Secrets that must never appear in the handler's output.

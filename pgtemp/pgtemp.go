@@ -171,6 +171,38 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Main is the body of a TestMain that shares one server among all the tests
+// of a package: it starts a server with opts, hands it to use, runs the
+// tests, closes the server and, if the tests passed, runs each check (such
+// as a goroutine-leak check), failing the run when one returns an error. It
+// returns the exit code for os.Exit:
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(pgtemp.Main(m, pgtemp.Options{}, func(s *pgtemp.Server) { server = s }))
+//	}
+func Main(m *testing.M, opts Options, use func(*Server), checks ...func() error) int {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultStartTimeout)
+	srv, err := Start(ctx, opts)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	use(srv)
+	code := m.Run()
+	srv.Close()
+	if code != 0 {
+		return code
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return 0
+}
+
 // New starts a server like [Start] and arranges for it to be closed when
 // t and its subtests finish. It calls t.Fatal if the server cannot start.
 func New(t testing.TB, opts Options) *Server {

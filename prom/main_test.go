@@ -2,7 +2,6 @@ package prom_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -22,27 +21,8 @@ import (
 var server *pgtemp.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
-	server, err = pgtemp.Start(ctx, pgtemp.Options{Settings: map[string]string{"max_connections": "150"}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	server.Close()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
+	os.Exit(pgtemp.Main(m, pgtemp.Options{Settings: map[string]string{"max_connections": "150"}}, func(s *pgtemp.Server) { server = s },
+		func() error { return goleak.Find() }))
 }
 
 // newPool returns a pool on the shared server configured by opt, closed

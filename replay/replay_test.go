@@ -2,8 +2,6 @@ package replay_test
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -18,29 +16,13 @@ import (
 var server *pgtemp.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var err error
-	server, err = pgtemp.Start(ctx, pgtemp.Options{Settings: map[string]string{"max_connections": "100"}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	server.Close()
-	if code == 0 {
-		// pgxpool's Close never returns once a connection leaked: the
-		// replay leaves that one call behind, by design.
-		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/poolguard/poolguard/replay.closeWithin.func1")); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
+	os.Exit(pgtemp.Main(m, pgtemp.Options{Settings: map[string]string{"max_connections": "100"}},
+		func(s *pgtemp.Server) { server = s },
+		func() error {
+			// pgxpool's Close never returns once a connection leaked: the
+			// replay leaves that one call behind, by design.
+			return goleak.Find(goleak.IgnoreAnyFunction("github.com/poolguard/poolguard/replay.closeWithin.func1"))
+		}))
 }
 
 // TestReplay runs a short replay. It checks outcomes, never timings: the

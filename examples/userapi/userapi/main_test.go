@@ -1,7 +1,6 @@
 package userapi_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,27 +22,8 @@ import (
 var server *pgtemp.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var err error
-	server, err = pgtemp.Start(ctx, pgtemp.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	server.Close()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
+	os.Exit(pgtemp.Main(m, pgtemp.Options{}, func(s *pgtemp.Server) { server = s },
+		func() error { return goleak.Find() }))
 }
 
 var dbSeq atomic.Int64
