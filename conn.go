@@ -202,13 +202,24 @@ func (c *Conn) finalize() {
 	if !c.slot.ForceEnd(c.gen) {
 		return
 	}
-	p := c.part.pool
-	if l, ok := p.eng.Reclaim(c.slot); ok {
-		c.part.useTime.observe(time.Since(l.Acquired))
-		c.part.reclaims[ReclaimLeak].Add(1)
+	// The finalizer goroutine runs every finalizer of the program: it only
+	// hands the work over.
+	pt, s := c.part, c.slot
+	pt.pool.bg.Add(1)
+	go pt.reclaimLeaked(s)
+}
+
+// reclaimLeaked takes back the slot of a lease proven leaked, reports it
+// and destroys its connection.
+func (pt *Partition) reclaimLeaked(s *engine.Slot[*pconn]) {
+	p := pt.pool
+	defer p.bg.Done()
+	if l, ok := p.eng.Reclaim(s); ok {
+		pt.useTime.observe(time.Since(l.Acquired))
+		pt.reclaims[ReclaimLeak].Add(1)
 		p.report(LeakUnreachable, l)
 	}
-	p.destroy(c.slot.Res)
+	p.destroy(s.Res)
 }
 
 // rows frees the connection when the result is closed or read to the end.

@@ -166,10 +166,14 @@ func TestOwnPool(t *testing.T) {
 		}
 		ft.run(func() {
 			pooltest.NoLeaks(ft, pool, opts...)
-			if _, err := pool.Acquire(ctxFor(t)); err != nil { //leakcheck:ignore leaked until Close, for NoLeaks to find
+			c, err := pool.Acquire(ctxFor(t)) //leakcheck:ignore leaked until Close, for NoLeaks to find
+			if err != nil {
 				t.Fatal(err)
 			}
 			pool.Close() // revokes the lease and reports it as a proven leak
+			// Reachable until Close, so that a garbage collection cannot
+			// prove the leak first.
+			runtime.KeepAlive(c)
 		})
 		ft.finish()
 		mustContain(t, "failure", ft.report(), "1 leak proven during the test")
