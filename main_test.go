@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -74,16 +75,8 @@ func newPool(t *testing.T, srv *pgtemp.Server, opt func(*poolguard.Config)) (*po
 	return p, ev
 }
 
-// eventually polls cond until it holds or ten seconds pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting until %s", what)
-}
+// eventually polls cond until it holds (see wait.Until).
+var eventually = wait.Until
 
 // ctxTimeout returns a context that ends after d, cancelled at the end of
 // the test.

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
 	"github.com/poolguard/poolguard/prom"
 )
@@ -115,17 +116,8 @@ func value(t *testing.T, c prometheus.Collector, name string, labels map[string]
 	return m.GetCounter().GetValue()
 }
 
-// eventually polls cond until it holds, failing the test after a
-// generous bound; it asserts on an outcome, never on how long it took.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting until %s", what)
-}
+// eventually polls cond until it holds (see wait.Until).
+var eventually = wait.Until
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -93,17 +94,8 @@ func newPool(t *testing.T, dsn string, maxConns int) (*poolguard.Pool, *leaks) {
 	return pool, ev
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// bound: the machine may be loaded, so no timing is asserted.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+// waitFor polls cond until it holds (see wait.Until).
+var waitFor = wait.Until
 
 // buggyAcquireLine returns the line of job.go holding the buggy acquire.
 func buggyAcquireLine(t *testing.T) int {
