@@ -87,12 +87,9 @@ func (c *Conn) PID() uint32 { return c.slot.Res.pid }
 
 // Exec runs sql with args and returns its command tag.
 func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	pc, err := c.enter()
+	pc, err := c.start(ctx, sql)
 	if err != nil {
 		return pgconn.CommandTag{}, err
-	}
-	if err := c.fault(ctx, pc, sql); err != nil {
-		return pgconn.CommandTag{}, c.exit(pc, err)
 	}
 	tag, err := pc.conn.Exec(ctx, sql, args...)
 	return tag, c.exit(pc, err)
@@ -105,12 +102,9 @@ func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 }
 
 func (c *Conn) query(ctx context.Context, sql string, args []any, release bool) (pgx.Rows, error) {
-	pc, err := c.enter()
+	pc, err := c.start(ctx, sql)
 	if err != nil {
 		return nil, err
-	}
-	if err := c.fault(ctx, pc, sql); err != nil {
-		return nil, c.exit(pc, err)
 	}
 	r, err := pc.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -129,12 +123,9 @@ func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 // SendBatch sends all queued queries of b in one round trip. The
 // connection stays busy until the results are closed.
 func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	pc, err := c.enter()
+	pc, err := c.start(ctx, batchSQL(b))
 	if err != nil {
 		return &batchResults{err: err}
-	}
-	if err := c.fault(ctx, pc, batchSQL(b)); err != nil {
-		return &batchResults{err: c.exit(pc, err)}
 	}
 	return &batchResults{BatchResults: pc.conn.SendBatch(ctx, b), c: c, pc: pc}
 }
@@ -142,12 +133,9 @@ func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 // CopyFrom copies rows into table with the COPY protocol, as
 // pgx.Conn.CopyFrom.
 func (c *Conn) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	pc, err := c.enter()
+	pc, err := c.start(ctx, "COPY "+table.Sanitize())
 	if err != nil {
 		return 0, err
-	}
-	if err := c.fault(ctx, pc, "COPY "+table.Sanitize()); err != nil {
-		return 0, c.exit(pc, err)
 	}
 	n, err := pc.conn.CopyFrom(ctx, table, columns, src)
 	return n, c.exit(pc, err)
@@ -169,12 +157,9 @@ func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error) {
 
 // BeginTx starts a transaction with options.
 func (c *Conn) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
-	pc, err := c.enter()
+	pc, err := c.start(ctx, "BEGIN")
 	if err != nil {
 		return nil, err
-	}
-	if err := c.fault(ctx, pc, "BEGIN"); err != nil {
-		return nil, c.exit(pc, err)
 	}
 	t, err := pc.conn.BeginTx(ctx, opts)
 	if err != nil {
@@ -345,12 +330,9 @@ type tx struct {
 }
 
 func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, "SAVEPOINT")
 	if err != nil {
 		return nil, err
-	}
-	if err := t.c.fault(ctx, pc, "SAVEPOINT"); err != nil {
-		return nil, t.c.exit(pc, err)
 	}
 	in, err := t.inner.Begin(ctx)
 	if err != nil {
@@ -361,46 +343,34 @@ func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
 }
 
 func (t *tx) Commit(ctx context.Context) error {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, "COMMIT")
 	if err != nil {
 		return err
-	}
-	if err := t.c.fault(ctx, pc, "COMMIT"); err != nil {
-		return t.c.exit(pc, err)
 	}
 	return t.c.exit(pc, t.inner.Commit(ctx))
 }
 
 func (t *tx) Rollback(ctx context.Context) error {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, "ROLLBACK")
 	if err != nil {
 		return err
-	}
-	if err := t.c.fault(ctx, pc, "ROLLBACK"); err != nil {
-		return t.c.exit(pc, err)
 	}
 	return t.c.exit(pc, t.inner.Rollback(ctx))
 }
 
 func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, "COPY "+table.Sanitize())
 	if err != nil {
 		return 0, err
-	}
-	if err := t.c.fault(ctx, pc, "COPY "+table.Sanitize()); err != nil {
-		return 0, t.c.exit(pc, err)
 	}
 	n, err := t.inner.CopyFrom(ctx, table, columns, src)
 	return n, t.c.exit(pc, err)
 }
 
 func (t *tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, batchSQL(b))
 	if err != nil {
 		return &batchResults{err: err}
-	}
-	if err := t.c.fault(ctx, pc, batchSQL(b)); err != nil {
-		return &batchResults{err: t.c.exit(pc, err)}
 	}
 	return &batchResults{BatchResults: t.inner.SendBatch(ctx, b), c: t.c, pc: pc}
 }
@@ -417,24 +387,18 @@ func (t *tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDe
 }
 
 func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, sql)
 	if err != nil {
 		return pgconn.CommandTag{}, err
-	}
-	if err := t.c.fault(ctx, pc, sql); err != nil {
-		return pgconn.CommandTag{}, t.c.exit(pc, err)
 	}
 	tag, err := t.inner.Exec(ctx, sql, args...)
 	return tag, t.c.exit(pc, err)
 }
 
 func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, sql)
 	if err != nil {
 		return nil, err
-	}
-	if err := t.c.fault(ctx, pc, sql); err != nil {
-		return nil, t.c.exit(pc, err)
 	}
 	r, err := t.inner.Query(ctx, sql, args...)
 	if err != nil {
@@ -456,13 +420,20 @@ func (t *tx) Conn() *pgx.Conn { return t.inner.Conn() }
 // rather than runtime.AddCleanup: see docs/architecture.md.
 func setFinalizer(c *Conn) { runtime.SetFinalizer(c, (*Conn).finalize) }
 
-// fault runs the pool's injected faults, if any, before a statement.
-func (c *Conn) fault(ctx context.Context, pc *pconn, sql string) error {
-	f := c.part.pool.faults.Load()
-	if f == nil {
-		return nil
+// start enters the lease for statement sql, running the pool's injected
+// faults, if any, first: a fault's error ends the call before anything is
+// sent.
+func (c *Conn) start(ctx context.Context, sql string) (*pconn, error) {
+	pc, err := c.enter()
+	if err != nil {
+		return nil, err
 	}
-	return (*f).Call(ctx, c.part.cfg.Name, pc.pid, sql)
+	if f := c.part.pool.faults.Load(); f != nil {
+		if err := (*f).Call(ctx, c.part.cfg.Name, pc.pid, sql); err != nil {
+			return nil, c.exit(pc, err)
+		}
+	}
+	return pc, nil
 }
 
 // batchSQL names a batch by its first statement, for faults.
