@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,7 +39,7 @@ func (c *Conn) enter() (*pconn, error) {
 	}
 	if c.scoped {
 		if c.escaped.CompareAndSwap(false, true) {
-			c.part.pool.reportEscape(c)
+			c.part.pool.report(LeakScopeEscaped, c.misuse())
 		}
 		return nil, fmt.Errorf("%w: the conn escaped the With scope that acquired it, which has returned", ErrReleased)
 	}
@@ -48,12 +47,13 @@ func (c *Conn) enter() (*pconn, error) {
 }
 
 // exit ends a call started with enter. If the lease was revoked during the
-// call, the connection is destroyed now that nobody uses it, and the call's
-// error, if any, is wrapped to match ErrLeaseRevoked.
+// call, the revocation has broken the connection and given its place back;
+// exit closes what is left of it, and wraps the call's error, if any, to
+// match ErrLeaseRevoked.
 func (c *Conn) exit(pc *pconn, err error) error {
-	pc.tx.Store(uint32(pc.conn.PgConn().TxStatus()))
+	pc.settle()
 	if c.slot.Exit(c.gen) {
-		c.part.pool.destroy(pc)
+		c.part.pool.spawn(func() { closeConn(pc) })
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrLeaseRevoked, err)
 		}
@@ -63,20 +63,23 @@ func (c *Conn) exit(pc *pconn, err error) error {
 
 // Release gives the connection back to the pool. It is safe to call more
 // than once; later calls do nothing. A connection left in a transaction or
-// broken is closed rather than reused.
+// broken is closed rather than reused, and so is one released with rows
+// still open, whose result is cut short.
 func (c *Conn) Release() {
-	if c == nil {
-		return
+	if c != nil {
+		c.release(0, 0)
 	}
-	if c.slot.End(c.gen) {
-		c.part.release(c)
-		return
+}
+
+// release ends the lease as its holder. If a call or rows are still in
+// progress on it, the lease cannot be given back for reuse and is taken
+// instead: why and kind, when not zero, say how to count and report that.
+func (c *Conn) release(why ReclaimReason, kind LeakKind) {
+	p := c.part.pool
+	if p.track {
+		runtime.SetFinalizer(c, nil)
 	}
-	if c.slot.Busy(c.gen) {
-		// Released with rows still open: the connection is in the middle
-		// of a result, so it cannot be reused; it closes when the rows do.
-		c.part.pool.revoke(c.slot, c.gen, reclaimNone, 0)
-	}
+	p.end(c.slot, c.gen, engine.Release, why, kind)
 }
 
 // Partition returns the partition the connection was acquired from.
@@ -180,246 +183,6 @@ func (c *Conn) Raw(fn func(*pgx.Conn) error) error {
 	return c.exit(pc, fn(pc.conn))
 }
 
-// finalize runs when a Conn became unreachable. A lease still open then
-// can never be released by anyone: the leak is proven. Its slot is
-// reclaimed and its connection destroyed.
-func (c *Conn) finalize() {
-	if !c.slot.ForceEnd(c.gen) {
-		return
-	}
-	// The finalizer goroutine runs every finalizer of the program: it only
-	// hands the work over.
-	pt, s := c.part, c.slot
-	pt.pool.bg.Add(1)
-	go pt.reclaimLeaked(s)
-}
-
-// reclaimLeaked takes back the slot of a lease proven leaked, reports it
-// and destroys its connection.
-func (pt *Partition) reclaimLeaked(s *engine.Slot[*pconn]) {
-	p := pt.pool
-	defer p.bg.Done()
-	if l, ok := p.eng.Reclaim(s); ok {
-		pt.useTime.observe(time.Since(l.Acquired))
-		pt.reclaims[ReclaimLeak].Add(1)
-		p.report(LeakUnreachable, l)
-	}
-	p.destroy(s.Res)
-}
-
-// rows frees the connection when the result is closed or read to the end.
-type rows struct {
-	pgx.Rows
-	c       *Conn
-	pc      *pconn
-	release bool // release the lease too (Pool.Query)
-	done    bool
-	err     error // the final error, once done
-}
-
-func (r *rows) Next() bool {
-	if r.Rows.Next() {
-		return true
-	}
-	r.finish()
-	return false
-}
-
-// Scan scans the current row. pgx closes the rows when Scan fails.
-func (r *rows) Scan(dest ...any) error {
-	err := r.Rows.Scan(dest...)
-	if err != nil {
-		r.finish()
-	}
-	return err
-}
-
-func (r *rows) Close() {
-	r.Rows.Close()
-	r.finish()
-}
-
-func (r *rows) finish() {
-	if r.done {
-		return
-	}
-	r.done = true
-	r.err = r.c.exit(r.pc, r.Rows.Err())
-	if r.release {
-		r.c.Release()
-	}
-}
-
-// Err returns the rows' error, matching ErrLeaseRevoked if the lease was
-// revoked while they were read.
-func (r *rows) Err() error {
-	if r.done {
-		return r.err
-	}
-	return r.Rows.Err()
-}
-
-// row is the result of QueryRow, with pgx's semantics.
-type row struct {
-	rows pgx.Rows
-	err  error
-}
-
-func (r *row) Scan(dest ...any) error {
-	if r.err != nil {
-		return r.err
-	}
-	rs := r.rows
-	defer rs.Close()
-	if !rs.Next() {
-		if err := rs.Err(); err != nil {
-			return err
-		}
-		return pgx.ErrNoRows
-	}
-	if err := rs.Scan(dest...); err != nil {
-		return err
-	}
-	rs.Close()
-	return rs.Err()
-}
-
-// batchResults frees the connection when closed.
-type batchResults struct {
-	pgx.BatchResults
-	c   *Conn
-	pc  *pconn
-	err error // the batch could not be sent
-}
-
-func (b *batchResults) Exec() (pgconn.CommandTag, error) {
-	if b.err != nil {
-		return pgconn.CommandTag{}, b.err
-	}
-	return b.BatchResults.Exec()
-}
-
-func (b *batchResults) Query() (pgx.Rows, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	return b.BatchResults.Query()
-}
-
-func (b *batchResults) QueryRow() pgx.Row {
-	if b.err != nil {
-		return &row{err: b.err}
-	}
-	return b.BatchResults.QueryRow()
-}
-
-func (b *batchResults) Close() error {
-	if b.err != nil || b.pc == nil {
-		return b.err
-	}
-	err := b.c.exit(b.pc, b.BatchResults.Close())
-	b.pc = nil
-	return err
-}
-
-// tx is a transaction on a leased connection; each call is checked against
-// the lease like the Conn's own.
-type tx struct {
-	inner pgx.Tx
-	c     *Conn
-}
-
-func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
-	pc, err := t.c.start(ctx, "SAVEPOINT")
-	if err != nil {
-		return nil, err
-	}
-	in, err := t.inner.Begin(ctx)
-	if err != nil {
-		return nil, t.c.exit(pc, err)
-	}
-	t.c.exit(pc, nil) // nil in, nil out: the savepoint exists
-	return &tx{inner: in, c: t.c}, nil
-}
-
-func (t *tx) Commit(ctx context.Context) error {
-	pc, err := t.c.start(ctx, "COMMIT")
-	if err != nil {
-		return err
-	}
-	return t.c.exit(pc, t.inner.Commit(ctx))
-}
-
-func (t *tx) Rollback(ctx context.Context) error {
-	pc, err := t.c.start(ctx, "ROLLBACK")
-	if err != nil {
-		return err
-	}
-	return t.c.exit(pc, t.inner.Rollback(ctx))
-}
-
-func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	pc, err := t.c.start(ctx, "COPY "+table.Sanitize())
-	if err != nil {
-		return 0, err
-	}
-	n, err := t.inner.CopyFrom(ctx, table, columns, src)
-	return n, t.c.exit(pc, err)
-}
-
-func (t *tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	pc, err := t.c.start(ctx, batchSQL(b))
-	if err != nil {
-		return &batchResults{err: err}
-	}
-	return &batchResults{BatchResults: t.inner.SendBatch(ctx, b), c: t.c, pc: pc}
-}
-
-func (t *tx) LargeObjects() pgx.LargeObjects { return t.inner.LargeObjects() }
-
-func (t *tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
-	pc, err := t.c.enter()
-	if err != nil {
-		return nil, err
-	}
-	sd, err := t.inner.Prepare(ctx, name, sql)
-	return sd, t.c.exit(pc, err)
-}
-
-func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	pc, err := t.c.start(ctx, sql)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	tag, err := t.inner.Exec(ctx, sql, args...)
-	return tag, t.c.exit(pc, err)
-}
-
-func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	pc, err := t.c.start(ctx, sql)
-	if err != nil {
-		return nil, err
-	}
-	r, err := t.inner.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, t.c.exit(pc, err)
-	}
-	return &rows{Rows: r, c: t.c, pc: pc}, nil
-}
-
-func (t *tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r, err := t.Query(ctx, sql, args...)
-	return &row{rows: r, err: err}
-}
-
-// Conn returns the underlying pgx.Conn. Calls made on it directly bypass
-// the lease checks.
-func (t *tx) Conn() *pgx.Conn { return t.inner.Conn() }
-
-// setFinalizer arms the proof of leak by garbage collection. A finalizer
-// rather than runtime.AddCleanup: see docs/architecture.md.
-func setFinalizer(c *Conn) { runtime.SetFinalizer(c, (*Conn).finalize) }
-
 // start enters the lease for statement sql, running the pool's injected
 // faults, if any, first: a fault's error ends the call before anything is
 // sent.
@@ -434,12 +197,4 @@ func (c *Conn) start(ctx context.Context, sql string) (*pconn, error) {
 		}
 	}
 	return pc, nil
-}
-
-// batchSQL names a batch by its first statement, for faults.
-func batchSQL(b *pgx.Batch) string {
-	if b == nil || len(b.QueuedQueries) == 0 {
-		return ""
-	}
-	return b.QueuedQueries[0].SQL
 }

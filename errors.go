@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/poolguard/poolguard/internal/engine"
 )
 
 // Errors returned by Acquire and by the calls that acquire for you (With,
@@ -39,6 +41,32 @@ var (
 	// rows not yet closed, were in progress on it.
 	ErrConnBusy = errors.New("poolguard: conn busy: close the rows or finish the call in progress first")
 )
+
+// RejectReason says why an acquire was refused. PartitionStats counts
+// rejected acquires by reason; AcquireError carries the matching sentinel.
+type RejectReason int
+
+// Reasons an acquire is rejected.
+const (
+	RejectClosed    = RejectReason(engine.ReasonClosed)    // the pool was closed
+	RejectPaused    = RejectReason(engine.ReasonPaused)    // the partition was paused
+	RejectQueueFull = RejectReason(engine.ReasonQueueFull) // the wait queue was full
+	RejectDeadline  = RejectReason(engine.ReasonDeadline)  // the deadline had passed or could not be met: refused without waiting
+	RejectTimeout   = RejectReason(engine.ReasonTimeout)   // the deadline passed while waiting
+	RejectCanceled  = RejectReason(engine.ReasonCanceled)  // the context was canceled while waiting
+)
+
+// String returns the reason's name as used in logs and metrics.
+func (r RejectReason) String() string { return engine.Reason(r).String() }
+
+// RejectReasons lists every reject reason, in order.
+func RejectReasons() []RejectReason {
+	rs := make([]RejectReason, 0, engine.NumReasons-1)
+	for r := RejectClosed; r < RejectReason(engine.NumReasons); r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
 
 // AcquireError is returned when an acquire is refused. It says where the
 // partition's connections are: the holders, grouped by the call site that

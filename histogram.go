@@ -30,7 +30,7 @@ var (
 		5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
 		15 * time.Minute, time.Hour, 4 * time.Hour, 24 * time.Hour,
 	}
-	CreateTimeBounds = []time.Duration{
+	OpenTimeBounds = []time.Duration{
 		time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
 		25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 		500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,

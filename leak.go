@@ -49,6 +49,15 @@ func (k LeakKind) String() string {
 // Proven reports whether k is a proven leak rather than a suspicion.
 func (k LeakKind) Proven() bool { return k >= LeakUnreachable && k <= LeakOpenAtClose }
 
+// LeakKinds lists every leak kind, in order.
+func LeakKinds() []LeakKind {
+	ks := make([]LeakKind, 0, numLeakKinds-1)
+	for k := LeakUnreachable; k < numLeakKinds; k++ {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
 // ReclaimReason says why the pool took a connection back from its holder.
 type ReclaimReason int
 
@@ -65,6 +74,15 @@ const (
 
 var reclaimNames = [...]string{"", "leak", "scope", "max_hold", "revoked", "close"}
 
+// ReclaimReasons lists every reclaim reason, in order.
+func ReclaimReasons() []ReclaimReason {
+	rs := make([]ReclaimReason, 0, numReclaimReasons-1)
+	for r := ReclaimLeak; r < numReclaimReasons; r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
 // String returns the reason's name as used in logs and metrics.
 func (r ReclaimReason) String() string {
 	if r <= 0 || r >= numReclaimReasons {
@@ -75,6 +93,10 @@ func (r ReclaimReason) String() string {
 
 // LeakEvent describes a leaked or suspected lease. It is logged and passed
 // to Config.OnLeak.
+//
+// For a Conn used after its With scope returned (LeakScopeEscaped with no
+// call in flight at the scope's end), the lease is over: CallSite, Function
+// and Stack are those of the use, and Acquired and Age are zero.
 type LeakEvent struct {
 	Kind      LeakKind
 	Partition string
@@ -89,8 +111,13 @@ type LeakEvent struct {
 // String formats the event as one line, then the stack, one frame a line.
 func (e LeakEvent) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "poolguard: %s on partition %q: acquired at %s in %s, held %s",
-		e.Kind.describe(), e.Partition, e.CallSite, e.Function, round(e.Age))
+	if e.Acquired.IsZero() {
+		fmt.Fprintf(&b, "poolguard: %s on partition %q: used at %s in %s",
+			e.Kind.describe(), e.Partition, e.CallSite, e.Function)
+	} else {
+		fmt.Fprintf(&b, "poolguard: %s on partition %q: acquired at %s in %s, held %s",
+			e.Kind.describe(), e.Partition, e.CallSite, e.Function, round(e.Age))
+	}
 	for _, f := range e.Stack {
 		fmt.Fprintf(&b, "\n\t%s\n\t\t%s:%d", f.Function, f.File, f.Line)
 	}
@@ -196,10 +223,14 @@ func shortFunc(fn string) string {
 func (p *Pool) event(kind LeakKind, l engine.Lease[*pconn]) LeakEvent {
 	st := frames(l.PCs)
 	site, fn := callSite(st)
-	return LeakEvent{
+	ev := LeakEvent{
 		Kind: kind, Partition: p.parts[l.Part].cfg.Name, CallSite: site, Function: fn, Stack: st,
-		Acquired: l.Acquired, Age: time.Since(l.Acquired), PID: l.Slot.Res.pid,
+		Acquired: l.Acquired, PID: l.Slot.Res.pid,
 	}
+	if !l.Acquired.IsZero() {
+		ev.Age = time.Since(l.Acquired)
+	}
+	return ev
 }
 
 // report counts a leak event and delivers it to the logger and OnLeak, in a
@@ -208,9 +239,7 @@ func (p *Pool) event(kind LeakKind, l engine.Lease[*pconn]) LeakEvent {
 func (p *Pool) report(kind LeakKind, l engine.Lease[*pconn]) {
 	p.parts[l.Part].leaks[kind].Add(1)
 	ev := p.event(kind, l)
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
+	p.spawn(func() {
 		level := slog.LevelError
 		switch kind {
 		case LeakSuspected:
@@ -225,7 +254,7 @@ func (p *Pool) report(kind LeakKind, l engine.Lease[*pconn]) {
 		if p.cfg.OnLeak != nil {
 			p.cfg.OnLeak(ev)
 		}
-	}()
+	})
 }
 
 func stackText(st []runtime.Frame) string {
@@ -239,56 +268,14 @@ func stackText(st []runtime.Frame) string {
 	return b.String()
 }
 
-// reportEscape reports a scoped Conn used after its scope.
-func (p *Pool) reportEscape(c *Conn) {
-	acquired, pcs := c.slot.LeaseInfo()
-	p.report(LeakScopeEscaped, engine.Lease[*pconn]{Slot: c.slot, Part: c.part.idx, Acquired: acquired, PCs: pcs})
+// misuse is the record reported for a Conn used after its With scope
+// returned. The lease has ended and its slot may serve someone else by now,
+// so its record is not read: the stack is that of the use, which names the
+// line to fix.
+func (c *Conn) misuse() engine.Lease[*pconn] {
+	pcs := make([]uintptr, engine.MaxStack)
+	return engine.Lease[*pconn]{Slot: c.slot, Part: c.part.idx, PCs: pcs[:runtime.Callers(3, pcs)]}
 }
-
-// reportReturned notes that a suspect was released after all.
-func (p *Pool) reportReturned(c *Conn) {
-	acquired, pcs := c.slot.LeaseInfo()
-	p.report(LeakSuspectReturned, engine.Lease[*pconn]{Slot: c.slot, Part: c.part.idx, Acquired: acquired, PCs: pcs})
-}
-
-// revoke takes a lease away from its holder: every later call on its Conn
-// fails with ErrLeaseRevoked, a query in flight is cancelled, and the
-// connection is destroyed, never reused. kind, if not zero, is reported.
-func (p *Pool) revoke(s *engine.Slot[*pconn], gen uint64, why ReclaimReason, kind LeakKind) bool {
-	r := s.Revoke(gen)
-	if r == engine.RevokeNone {
-		return false
-	}
-	if l, ok := p.eng.Reclaim(s); ok {
-		p.parts[l.Part].useTime.observe(time.Since(l.Acquired))
-		if why != reclaimNone {
-			p.parts[l.Part].reclaims[why].Add(1)
-		}
-		if kind != 0 {
-			p.report(kind, l)
-		}
-	}
-	pc := s.Res
-	if r == engine.RevokeIdle {
-		p.destroy(pc)
-		return true
-	}
-	// A call is in flight, or rows are open: cancel the query so the backend
-	// stops, then close the socket under the holder, whose call fails at
-	// once; its return to the pool destroys what is left of the connection.
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
-		_ = pc.conn.PgConn().CancelRequest(ctx)
-		cancel()
-		_ = pc.conn.PgConn().Conn().Close()
-		p.freePlace(pc)
-	}()
-	return true
-}
-
-const cancelTimeout = 5 * time.Second
 
 // holders groups the partition's leases by call site, most leases first.
 func (p *Pool) holders(part int) []Holder {
@@ -328,23 +315,11 @@ func (p *Pool) scan(now time.Time) {
 		cfg := p.parts[l.Part].cfg
 		age := now.Sub(l.Acquired)
 		if cfg.MaxHold > 0 && age > cfg.MaxHold {
-			p.revoke(l.Slot, l.Gen, ReclaimMaxHold, LeakMaxHold)
+			p.end(l.Slot, l.Gen, engine.Revoke, ReclaimMaxHold, LeakMaxHold)
 			continue
 		}
 		if cfg.SuspectAfter > 0 && age > cfg.SuspectAfter && !l.Busy && !l.Suspected && p.eng.MarkSuspected(l.Slot, l.Gen) {
 			p.report(LeakSuspected, l)
 		}
 	}
-}
-
-// Revoke takes back every lease whose backend has process ID pid, as MaxHold
-// would, and reports whether there was one. It is the tool for an operator
-// who found a stuck holder in Leases.
-func (p *Pool) Revoke(pid uint32) bool {
-	for _, l := range p.eng.Leases() {
-		if l.Slot.Res.pid == pid {
-			return p.revoke(l.Slot, l.Gen, ReclaimRevoked, 0)
-		}
-	}
-	return false
 }

@@ -191,17 +191,29 @@ func TestScopeEscape(t *testing.T) {
 	if err := p.With(ctx, func(c *poolguard.Conn) error { escaped = c; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	// The slot serves another holder while the escaped Conn is used: the
+	// report must name the use, not read the other holder's lease.
+	other, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release()
+	_, _, useLine, _ := runtime.Caller(0)
 	if _, err := escaped.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrReleased) {
 		t.Fatalf("use after With: %v, want ErrReleased", err)
 	}
 	eventually(t, "the escape is reported", func() bool { return len(ev.of(poolguard.LeakScopeEscaped)) == 1 })
+	if e := ev.of(poolguard.LeakScopeEscaped)[0]; !strings.HasSuffix(e.CallSite, fmt.Sprintf("leak_test.go:%d", useLine+1)) || e.Age != 0 {
+		t.Errorf("escape reported at %s, age %v; want the use at line %d, no age", e.CallSite, e.Age, useLine+1)
+	}
+	other.Release()
 
 	// A goroutine still running a query when the scope ends: the lease is
 	// taken back and its query cancelled.
 	var wg sync.WaitGroup
 	var inflight error
 	started := make(chan struct{})
-	err := p.With(ctx, func(c *poolguard.Conn) error {
+	err = p.With(ctx, func(c *poolguard.Conn) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/poolguard/poolguard/internal/engine"
 	"github.com/poolguard/poolguard/internal/hook"
@@ -32,15 +34,6 @@ type Pool struct {
 	closeOnce sync.Once
 	closing   chan struct{} // closed when Close starts
 	bg        sync.WaitGroup
-}
-
-// pconn is one physical connection.
-type pconn struct {
-	conn    *pgx.Conn
-	pid     uint32
-	tx      atomic.Uint32 // transaction status byte as of the last call's end
-	closing atomic.Bool   // destroy has started
-	freed   atomic.Bool   // the place under MaxConns was given back
 }
 
 func init() {
@@ -80,7 +73,7 @@ func New(ctx context.Context, config *Config) (*Pool, error) {
 	}
 	for i, pc := range cfg.parts {
 		pt := &Partition{pool: p, idx: i, cfg: pc, connConfig: cfg.connConfig(pc),
-			waitTime: newHistogram(WaitTimeBounds), useTime: newHistogram(UseTimeBounds), createTime: newHistogram(CreateTimeBounds)}
+			waitTime: newHistogram(WaitTimeBounds), useTime: newHistogram(UseTimeBounds), openTime: newHistogram(OpenTimeBounds)}
 		p.parts = append(p.parts, pt)
 		p.byName[pc.Name] = pt
 		p.limits = p.limits || pc.SuspectAfter > 0 || pc.MaxHold > 0
@@ -133,13 +126,31 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) { return p.parts[0].a
 // With runs fn with a connection of the first partition and releases it
 // when fn returns or panics. See Partition.With.
 func (p *Pool) With(ctx context.Context, fn func(*Conn) error) error {
-	return p.parts[0].with(ctx, fn)
+	return p.parts[0].With(ctx, fn)
 }
 
 // WithTx runs fn in a transaction on a connection of the first partition.
 // See Partition.WithTx.
 func (p *Pool) WithTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return p.parts[0].withTx(ctx, fn)
+	return p.parts[0].WithTx(ctx, fn)
+}
+
+// Exec acquires a connection of the first partition, runs sql and
+// releases it.
+func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return p.parts[0].Exec(ctx, sql, args...)
+}
+
+// Query acquires a connection of the first partition and runs sql; the
+// connection is released when the rows are closed or read to the end.
+func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return p.parts[0].Query(ctx, sql, args...)
+}
+
+// QueryRow acquires a connection of the first partition and runs sql; Scan
+// releases it.
+func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return p.parts[0].QueryRow(ctx, sql, args...)
 }
 
 // background keeps the pool healthy: it revokes leases held past MaxHold,
@@ -189,25 +200,23 @@ func (p *Pool) maintain(now time.Time) {
 	}
 	u := p.eng.Maintain(now, p.cfg.MaxConnIdleTime, minIdle)
 	for _, s := range u.Close {
-		p.destroy(s.Res)
+		p.destroy(s)
 	}
 	for _, i := range u.Open {
 		pt := p.parts[i]
-		p.bg.Add(1)
-		go func() {
-			defer p.bg.Done()
+		p.spawn(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), pt.connectTimeout())
 			defer cancel()
 			pc, err := pt.connect(ctx)
 			if err != nil {
 				p.cfg.Logger.Warn("poolguard: could not open a connection to keep MinConns", "partition", pt.cfg.Name, "error", err)
-				p.eng.Opened(i, nil, time.Time{}, false)
+				p.eng.OpenIdleFailed(i)
 				return
 			}
-			if !p.eng.Opened(i, pc, p.expiry(), true) {
-				p.destroy(pc)
+			if s := p.eng.OpenedIdle(i, pc, p.expiry()); s != nil {
+				p.destroy(s)
 			}
-		}()
+		})
 	}
 }
 
@@ -223,31 +232,6 @@ func (p *Pool) expiry() time.Time {
 	return time.Now().Add(d)
 }
 
-// destroy closes a physical connection in the background and gives its
-// place under MaxConns back once it is closed.
-func (p *Pool) destroy(pc *pconn) {
-	if !pc.closing.CompareAndSwap(false, true) {
-		return
-	}
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), closeConnTimeout)
-		defer cancel()
-		_ = pc.conn.Close(ctx)
-		p.freePlace(pc)
-	}()
-}
-
-// freePlace gives a closed connection's place under MaxConns back, once.
-func (p *Pool) freePlace(pc *pconn) {
-	if pc.freed.CompareAndSwap(false, true) {
-		p.eng.Closed()
-	}
-}
-
-const closeConnTimeout = 2 * time.Second
-
 // Close closes the pool. It fails the callers still waiting with
 // ErrClosed, closes the idle connections, waits up to CloseTimeout for the
 // leases still held to be released, then revokes those and reports each as
@@ -256,14 +240,14 @@ func (p *Pool) Close() {
 	p.closeOnce.Do(func() {
 		close(p.closing)
 		for _, s := range p.eng.Close() {
-			p.destroy(s.Res)
+			p.destroy(s)
 		}
 		deadline := time.Now().Add(p.cfg.CloseTimeout)
 		for len(p.eng.Leases()) > 0 && time.Now().Before(deadline) {
 			time.Sleep(closePoll)
 		}
 		for _, l := range p.eng.Leases() {
-			p.revoke(l.Slot, l.Gen, ReclaimClose, LeakOpenAtClose)
+			p.end(l.Slot, l.Gen, engine.Revoke, ReclaimClose, LeakOpenAtClose)
 		}
 		p.bg.Wait()
 	})
@@ -271,7 +255,71 @@ func (p *Pool) Close() {
 
 const closePoll = 5 * time.Millisecond
 
+// Stats returns a snapshot of the pool.
+func (p *Pool) Stats() Stats {
+	es := p.eng.Stats()
+	now := time.Now()
+	st := Stats{MaxConns: es.Max, TotalConns: es.Total, Partitions: make([]PartitionStats, len(es.Parts))}
+	for i, e := range es.Parts {
+		ps := PartitionStats{
+			Name: e.Name, InUse: e.Held, Idle: e.Idle, Max: e.Max, Guaranteed: e.Guaranteed,
+			Borrowed: e.Borrowed(), Waiting: e.Waiting, MaxWaiting: e.MaxWaiting, Paused: e.Paused,
+			Suspected: e.Suspected,
+			Acquires:  e.Acquires, WaitedAcquires: e.Waits,
+			Opened: e.Opens, OpenFailures: e.OpenFails, Closed: e.Closes,
+		}
+		copy(ps.Rejected.n[:], e.Rejects[:]) // the same indices: RejectReason is engine.Reason
+		if !e.OldestAcquired.IsZero() {
+			ps.OldestLease = now.Sub(e.OldestAcquired)
+		}
+		pt := p.parts[i]
+		ps.MinConns = pt.cfg.MinConns
+		ps.WaitTime, ps.UseTime, ps.OpenTime = pt.waitTime.snapshot(), pt.useTime.snapshot(), pt.openTime.snapshot()
+		for k := range pt.leaks {
+			ps.Leaks.n[k] = pt.leaks[k].Load()
+		}
+		for r := range pt.reclaims {
+			ps.Reclaimed.n[r] = pt.reclaims[r].Load()
+		}
+		st.Partitions[i] = ps
+	}
+	return st
+}
+
 // Leases returns a snapshot of every lease currently held, oldest first.
 func (p *Pool) Leases() []LeaseInfo {
-	return p.leases(-1)
+	now := time.Now()
+	ls := p.eng.Leases()
+	out := make([]LeaseInfo, 0, len(ls))
+	for _, l := range ls {
+		st := frames(l.PCs)
+		site, fn := callSite(st)
+		li := LeaseInfo{
+			Partition: p.parts[l.Part].cfg.Name, Acquired: l.Acquired, Age: now.Sub(l.Acquired),
+			CallSite: site, Function: fn, Stack: st, PID: l.Slot.Res.pid, Suspected: l.Suspected,
+		}
+		switch {
+		case l.Busy:
+			li.State = LeaseActive
+		case l.Slot.Res.inTx():
+			li.State = LeaseInTransaction
+		}
+		out = append(out, li)
+	}
+	slices.SortFunc(out, func(a, b LeaseInfo) int { return a.Acquired.Compare(b.Acquired) })
+	return out
+}
+
+// Revoke takes back the lease whose backend has process ID pid, the tool
+// for an operator who found a stuck holder in Leases: the holder's next
+// call fails with ErrLeaseRevoked, a call in flight is cancelled, and the
+// connection is closed, never reused. It is counted as ReclaimRevoked, not
+// reported as a leak. It reports whether a lease was revoked.
+func (p *Pool) Revoke(pid uint32) bool {
+	for _, l := range p.eng.Leases() {
+		if l.Slot.Res.pid == pid {
+			return p.end(l.Slot, l.Gen, engine.Revoke, ReclaimRevoked, 0)
+		}
+	}
+	return false
 }

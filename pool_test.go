@@ -178,8 +178,11 @@ func TestRefusals(t *testing.T) {
 	}
 
 	st := def.Stats().Rejected
-	if st.Deadline != 1 || st.QueueFull != 1 || st.Paused != 2 || st.Canceled != 1 {
-		t.Fatalf("rejections %+v, want deadline 1, queue_full 1, paused 2, canceled 1", st)
+	want := map[poolguard.RejectReason]int64{poolguard.RejectDeadline: 1, poolguard.RejectQueueFull: 1, poolguard.RejectPaused: 2, poolguard.RejectCanceled: 1}
+	for _, r := range poolguard.RejectReasons() {
+		if st.Of(r) != want[r] {
+			t.Errorf("rejected as %s: %d, want %d", r, st.Of(r), want[r])
+		}
 	}
 }
 
@@ -187,9 +190,13 @@ func TestUnknownPartition(t *testing.T) {
 	p, _ := newPool(t, nil, func(c *poolguard.Config) {
 		c.Partitions = []poolguard.PartitionConfig{{Name: "api"}, {Name: "sync"}}
 	})
-	err := p.Partition("snyc").With(context.Background(), func(*poolguard.Conn) error { return nil })
+	unknown := p.Partition("snyc")
+	err := unknown.With(context.Background(), func(*poolguard.Conn) error { return nil })
 	if !errors.Is(err, poolguard.ErrNoPartition) || !strings.Contains(err.Error(), `"api", "sync"`) {
 		t.Fatalf("unknown partition: %v, want ErrNoPartition listing the names", err)
+	}
+	if unknown.Err() == nil || unknown.Err().Error() != err.Error() || p.Partition("sync").Err() != nil {
+		t.Errorf("Err: unknown %v, known %v; want the acquire's error and nil", unknown.Err(), p.Partition("sync").Err())
 	}
 }
 
@@ -297,8 +304,8 @@ func TestWithTx(t *testing.T) {
 		t.Fatalf("sum = %d: only the committed insert may remain", sum)
 	}
 	st := p.Stats().Total()
-	if st.InUse != 0 || st.Leaks.Proven() != 0 {
-		t.Fatalf("after WithTx: in use %d, leaks %d", st.InUse, st.Leaks.Proven())
+	if st.InUse != 0 || st.LeaksProven() != 0 {
+		t.Fatalf("after WithTx: in use %d, leaks %d", st.InUse, st.LeaksProven())
 	}
 	fullSize(t, p)
 }

@@ -141,21 +141,24 @@ func partition(p poolguard.PartitionStats) Partition {
 		OldestLeaseSeconds: p.OldestLease.Seconds(),
 		Acquires:           p.Acquires, WaitedAcquires: p.WaitedAcquires,
 		Opened: p.Opened, OpenFailures: p.OpenFailures, Closed: p.Closed,
-		Rejected: map[string]int64{
-			"closed": p.Rejected.Closed, "paused": p.Rejected.Paused, "queue_full": p.Rejected.QueueFull,
-			"deadline": p.Rejected.Deadline, "timeout": p.Rejected.Timeout, "canceled": p.Rejected.Canceled,
-		},
-		Leaks:       map[string]int64{},
-		LeaksProven: p.Leaks.Proven(),
-		Reclaimed:   map[string]int64{},
-	}
-	for k := poolguard.LeakUnreachable; k <= poolguard.LeakSuspectReturned; k++ {
-		out.Leaks[k.String()] = p.Leaks.Of(k)
-	}
-	for r := poolguard.ReclaimLeak; r <= poolguard.ReclaimClose; r++ {
-		out.Reclaimed[r.String()] = p.Reclaimed.Of(r)
+		Rejected:    byName(p.Rejected, poolguard.RejectReasons()),
+		Leaks:       byName(p.Leaks, poolguard.LeakKinds()),
+		LeaksProven: p.LeaksProven(),
+		Reclaimed:   byName(p.Reclaimed, poolguard.ReclaimReasons()),
 	}
 	return out
+}
+
+// byName maps each of keys' names to its count.
+func byName[K interface {
+	poolguard.LeakKind | poolguard.ReclaimReason | poolguard.RejectReason
+	String() string
+}](c poolguard.Counts[K], keys []K) map[string]int64 {
+	m := make(map[string]int64, len(keys))
+	for _, k := range keys {
+		m[k.String()] = c.Of(k)
+	}
+	return m
 }
 
 func lease(l poolguard.LeaseInfo) Lease {

@@ -162,8 +162,8 @@ func TestFillQueue(t *testing.T) {
 	if _, err := sync.Acquire(ctx); !errors.Is(err, poolguard.ErrQueueFull) {
 		t.Fatalf("acquire on a full queue: got %v, want ErrQueueFull", err)
 	}
-	if st := sync.Stats(); st.Rejected.QueueFull != 1 || st.InUse != 1 || st.Waiting != 2 {
-		t.Errorf("stats: %d rejected as queue full, %d in use, %d waiting; want 1, 1, 2", st.Rejected.QueueFull, st.InUse, st.Waiting)
+	if st := sync.Stats(); st.Rejected.Of(poolguard.RejectQueueFull) != 1 || st.InUse != 1 || st.Waiting != 2 {
+		t.Errorf("stats: %d rejected as queue full, %d in use, %d waiting; want 1, 1, 2", st.Rejected.Of(poolguard.RejectQueueFull), st.InUse, st.Waiting)
 	}
 	if _, err := pool.Partition("api").Exec(ctx, "SELECT 1"); err != nil {
 		t.Errorf("another partition is affected: %v", err)

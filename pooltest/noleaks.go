@@ -103,7 +103,7 @@ type check struct {
 }
 
 func newCheck(pool *poolguard.Pool, o options) *check {
-	c := &check{pool: pool, o: o, st: track(pool), proven: pool.Stats().Total().Leaks.Proven()}
+	c := &check{pool: pool, o: o, st: track(pool), proven: pool.Stats().Total().LeaksProven()}
 	if o.recorder != nil {
 		c.recorded = o.recorder.len()
 	}
@@ -148,7 +148,7 @@ func (c *check) run() string {
 	}()
 	var f findings
 	for {
-		f = findings{leases: c.pool.Leases(), proven: c.pool.Stats().Total().Leaks.Proven() - c.proven}
+		f = findings{leases: c.pool.Leases(), proven: c.pool.Stats().Total().LeaksProven() - c.proven}
 		if c.o.recorder != nil {
 			f.events = c.o.recorder.proven(c.recorded)
 		}

@@ -109,12 +109,6 @@ var (
 	}
 )
 
-// Label values of poolguard_leaks_total and poolguard_reclaimed_connections_total.
-var (
-	provenKinds    = []poolguard.LeakKind{poolguard.LeakUnreachable, poolguard.LeakScopeEscaped, poolguard.LeakMaxHold, poolguard.LeakOpenAtClose}
-	reclaimReasons = []poolguard.ReclaimReason{poolguard.ReclaimLeak, poolguard.ReclaimScope, poolguard.ReclaimMaxHold, poolguard.ReclaimRevoked, poolguard.ReclaimClose}
-)
-
 // Describe sends the descriptors of every metric the Collector exports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -148,29 +142,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(idleMaxDesc, limit, name)
 		gauge(idleMinDesc, float64(p.MinConns), name)
 		gauge(pendingDesc, float64(p.Waiting), name)
-		counter(timeoutsDesc, p.Rejected.Timeouts(), name)
-		ch <- histogram(createTimeDesc, p.CreateTime, name)
+		counter(timeoutsDesc, p.Timeouts(), name)
+		ch <- histogram(createTimeDesc, p.OpenTime, name)
 		ch <- histogram(waitTimeDesc, p.WaitTime, name)
 		ch <- histogram(useTimeDesc, p.UseTime, name)
 
-		for _, k := range provenKinds {
-			counter(leaksDesc, p.Leaks.Of(k), name, k.String())
+		for _, k := range poolguard.LeakKinds() {
+			if k.Proven() {
+				counter(leaksDesc, p.Leaks.Of(k), name, k.String())
+			}
 		}
 		counter(suspectsDesc, p.Leaks.Of(poolguard.LeakSuspected), name)
 		counter(suspectsBackDesc, p.Leaks.Of(poolguard.LeakSuspectReturned), name)
 		gauge(suspectedNowDesc, float64(p.Suspected), name)
-		for _, r := range reclaimReasons {
+		for _, r := range poolguard.ReclaimReasons() {
 			counter(reclaimedDesc, p.Reclaimed.Of(r), name, r.String())
 		}
-		rj := p.Rejected
-		for _, r := range []struct {
-			reason string
-			n      int64
-		}{
-			{"closed", rj.Closed}, {"paused", rj.Paused}, {"queue_full", rj.QueueFull},
-			{"deadline", rj.Deadline}, {"timeout", rj.Timeout}, {"canceled", rj.Canceled},
-		} {
-			counter(rejectedDesc, r.n, name, r.reason)
+		for _, r := range poolguard.RejectReasons() {
+			counter(rejectedDesc, p.Rejected.Of(r), name, r.String())
 		}
 		counter(acquiresDesc, p.Acquires, name)
 		counter(waitedDesc, p.WaitedAcquires, name)

@@ -233,7 +233,7 @@ func TestHistograms(t *testing.T) {
 	}{
 		{"db_client_connection_wait_time_seconds", poolguard.WaitTimeBounds, n},
 		{"db_client_connection_use_time_seconds", poolguard.UseTimeBounds, n},
-		{"db_client_connection_create_time_seconds", poolguard.CreateTimeBounds, 1},
+		{"db_client_connection_create_time_seconds", poolguard.OpenTimeBounds, 1},
 	} {
 		m := metric(t, mfs, h.name, def).GetHistogram()
 		if m.GetSampleCount() != h.count {

@@ -68,7 +68,7 @@ func (r *Run) drive(ctx context.Context, t target, o Options) {
 	defer r.mu.Unlock()
 	r.ended = true
 	if pg, ok := t.(*poolguardTarget); ok {
-		r.Reclaimed = userapi.Reclaimed(pg.pool.Stats().Total().Reclaimed)
+		r.Reclaimed = pg.pool.Stats().Total().Reclaimed.Total()
 	}
 }
 

@@ -91,7 +91,7 @@ func run(ctx context.Context) error {
 
 	fmt.Println("\n== the leaked connections are unreachable: the next garbage collection proves it")
 	runtime.GC() // a running service collects within seconds; here we ask
-	if err := waitFor(func() bool { return pool.Stats().Total().Leaks.Proven() == 2 }); err != nil {
+	if err := waitFor(func() bool { return pool.Stats().Total().LeaksProven() == 2 }); err != nil {
 		return err
 	}
 	if err := waitFor(func() bool { return pool.Stats().TotalConns <= 2 }); err != nil {
@@ -121,7 +121,7 @@ func show(pool *poolguard.Pool) {
 	st := pool.Stats()
 	for _, p := range st.Partitions {
 		fmt.Printf("partition %-5s in use %d/%d  leaks proven %d  reclaimed %d\n",
-			p.Name, p.InUse, p.Max, p.Leaks.Proven(), p.Reclaimed.Of(poolguard.ReclaimLeak))
+			p.Name, p.InUse, p.Max, p.LeaksProven(), p.Reclaimed.Of(poolguard.ReclaimLeak))
 	}
 	fmt.Printf("server connections open: %d of %d\n", st.TotalConns, st.MaxConns)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -73,17 +74,17 @@ const (
 	ReasonDeadline         // the caller's deadline has passed or cannot be met
 	ReasonTimeout          // the caller's deadline passed while it waited
 	ReasonCanceled         // the caller's context was canceled while it waited
-	numReasons
+	NumReasons             // the number of reasons, ReasonNone included
 )
 
-var reasonNames = [...]string{"", "closed", "paused", "queue_full", "deadline", "timeout", "canceled"}
+var reasonNames = [NumReasons]string{"", "closed", "paused", "queue_full", "deadline", "timeout", "canceled"}
 
-// String returns the reason's name as used in statistics.
-func (r Reason) String() string { return reasonNames[r] }
-
-// Reasons lists every refusal reason, in order.
-func Reasons() []Reason {
-	return []Reason{ReasonClosed, ReasonPaused, ReasonQueueFull, ReasonDeadline, ReasonTimeout, ReasonCanceled}
+// String returns the reason's name, as statistics and metrics use it.
+func (r Reason) String() string {
+	if r < 0 || r >= NumReasons {
+		return "Reason(" + strconv.Itoa(int(r)) + ")"
+	}
+	return reasonNames[r]
 }
 
 // Slot is one physical resource and the record of its current lease.
@@ -101,6 +102,7 @@ type Slot[R any] struct {
 	acquired  time.Time
 	leased    bool
 	suspected bool
+	closed    bool // its place under MaxConns was given back
 	npcs      int
 	pcs       [MaxStack]uintptr
 }
@@ -128,8 +130,8 @@ type Part[R any] struct {
 	holdAvg   time.Duration
 	holdCount int64
 
-	acquires, waits, creates, createFails, destroys int64
-	rejects                                         [numReasons]int64
+	acquires, waits, opens, openFails, closes int64
+	rejects                                   [NumReasons]int64
 }
 
 // Grant is what an acquire obtains: a leased slot, or the right to open a
@@ -334,7 +336,7 @@ func (e *Engine[R]) victim(p *Part[R]) *Slot[R] {
 	s := best.idle[0]
 	best.idle = append(best.idle[:0], best.idle[1:]...)
 	e.unregister(s)
-	best.destroys++
+	best.closes++
 	return s
 }
 
@@ -368,14 +370,14 @@ func (e *Engine[R]) dispatch(first *Part[R], now time.Time) {
 	}
 }
 
-// Created registers the resource opened for a grant that carried no slot,
+// Opened registers the resource opened for a grant that carried no slot,
 // and returns its slot, leased to the caller.
-func (e *Engine[R]) Created(part int, res R, expires time.Time, pcs []uintptr) *Slot[R] {
+func (e *Engine[R]) Opened(part int, res R, expires time.Time, pcs []uintptr) *Slot[R] {
 	p := e.parts[part]
 	s := &Slot[R]{Res: res, part: p, expires: expires}
 	now := time.Now()
 	e.mu.Lock()
-	p.creates++
+	p.opens++
 	s.idx = len(e.all)
 	e.all = append(e.all, s)
 	s.lease(now, pcs)
@@ -383,88 +385,16 @@ func (e *Engine[R]) Created(part int, res R, expires time.Time, pcs []uintptr) *
 	return s
 }
 
-// CreateFailed gives back a grant whose resource could not be opened.
-func (e *Engine[R]) CreateFailed(part int) {
+// OpenFailed gives back a grant whose resource could not be opened.
+func (e *Engine[R]) OpenFailed(part int) {
 	p := e.parts[part]
 	now := time.Now()
 	e.mu.Lock()
-	p.createFails++
+	p.openFails++
 	e.addHeld(p, -1)
 	e.total--
 	e.dispatch(p, now)
 	e.mu.Unlock()
-}
-
-// Release ends s's lease, which the caller ended with Slot.End. A reusable
-// slot goes back to its partition (or straight to a waiter); otherwise the
-// caller must close the resource and then call Closed.
-// It reports whether the slot was kept (the engine is open and the slot has
-// not expired), how long the lease was held, and whether it had been
-// reported as a suspect.
-func (e *Engine[R]) Release(s *Slot[R], reuse bool) (kept bool, held time.Duration, suspected bool) {
-	now := time.Now()
-	p := s.part
-	e.mu.Lock()
-	held, suspected = e.endLease(s, now, true)
-	kept = reuse && !e.closed && !s.Expired(now)
-	if kept {
-		s.idleSince = now
-		p.idle = append(p.idle, s)
-	} else {
-		e.unregister(s)
-		p.destroys++
-	}
-	if e.waiting > 0 {
-		e.dispatch(p, now)
-	}
-	e.mu.Unlock()
-	return kept, held, suspected
-}
-
-// endLease ends s's lease in the accounting. A released lease feeds the
-// hold-time average; a reclaimed one does not, since one hour-long leak
-// would otherwise make the wait estimate refuse callers for a long while.
-// It must be called with e.mu held.
-func (e *Engine[R]) endLease(s *Slot[R], now time.Time, released bool) (time.Duration, bool) {
-	p := s.part
-	s.leased = false
-	e.addHeld(p, -1)
-	d := now.Sub(s.acquired)
-	if !released {
-		return d, s.suspected
-	}
-	if p.holdCount < 1<<20 {
-		p.holdCount++
-	}
-	// An exponentially weighted average that follows the recent workload.
-	if p.holdAvg == 0 {
-		p.holdAvg = d
-	} else {
-		p.holdAvg += (d - p.holdAvg) / 8
-	}
-	return d, s.suspected
-}
-
-// Reclaim takes back the lease of a slot whose lease the caller ended with
-// Revoke or ForceEnd: the lease stops counting against its partition at once,
-// while the resource, still counted under MaxConns, must be closed by the
-// caller, who then calls Closed. It returns the lease that ended, or false if
-// s was no longer leased.
-func (e *Engine[R]) Reclaim(s *Slot[R]) (Lease[R], bool) {
-	now := time.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !s.leased {
-		return Lease[R]{}, false
-	}
-	l := s.snapshot()
-	e.endLease(s, now, false)
-	e.unregister(s)
-	s.part.destroys++
-	if e.waiting > 0 {
-		e.dispatch(s.part, now)
-	}
-	return l, true
 }
 
 func (e *Engine[R]) unregister(s *Slot[R]) {
@@ -479,20 +409,9 @@ func (e *Engine[R]) unregister(s *Slot[R]) {
 	s.idx = -1
 }
 
-// Closed gives back the place under MaxConns of a resource that was closed.
-func (e *Engine[R]) Closed() {
-	now := time.Now()
-	e.mu.Lock()
-	e.total--
-	if e.waiting > 0 {
-		e.dispatch(nil, now)
-	}
-	e.mu.Unlock()
-}
-
 // Close refuses new acquires, fails every waiter with ReasonClosed, and
-// returns the idle slots, which the caller must close (calling Closed for
-// each). Leased slots stay with their holders.
+// returns the idle slots, whose resources the caller must close, calling
+// Closed for each. Leased slots stay with their holders.
 func (e *Engine[R]) Close() []*Slot[R] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -506,7 +425,7 @@ func (e *Engine[R]) Close() []*Slot[R] {
 		}
 		for _, s := range p.idle {
 			e.unregister(s)
-			p.destroys++
+			p.closes++
 		}
 		idle = append(idle, p.idle...)
 		p.idle = nil

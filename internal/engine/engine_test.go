@@ -235,8 +235,8 @@ func TestClose(t *testing.T) {
 	if len(got) != 1 || got[0] != idle[0] {
 		t.Fatalf("Close returned %d idle slots, want the one idle slot", len(got))
 	}
-	for range got {
-		e.Closed()
+	for _, s := range got {
+		e.Closed(s)
 	}
 	refused(t, e, context.Background(), 0, ReasonClosed)
 	e.SetPaused(1, true)
@@ -253,31 +253,31 @@ func TestClose(t *testing.T) {
 	}
 }
 
-func TestCreateFailedServesNext(t *testing.T) {
+func TestOpenFailedServesNext(t *testing.T) {
 	e := newEngine(t, 1, pc("a", 0, 1, 5), pc("b", 0, 1, 5))
 	g, r, _ := e.Acquire(pastCtx(t), 0, nil)
 	if r != ReasonNone || g.Slot != nil {
 		t.Fatalf("first acquire: %+v %v", g, r)
 	}
 	w := enqueue(t, e, context.Background(), 1)
-	e.CreateFailed(0)
+	e.OpenFailed(0)
 	s := served(t, e, w, 1)
 	checkStats(t, e, 1, []int{0, 1}, []int{0, 0})
 	put(t, e, s, false)
 	checkStats(t, e, 0, []int{0, 0}, []int{0, 0})
-	if st := e.Stats().Parts[0]; st.CreateFails != 1 || st.Creates != 0 {
+	if st := e.Stats().Parts[0]; st.OpenFails != 1 || st.Opens != 0 {
 		t.Errorf("partition a: %+v", st)
 	}
 }
 
-func TestCreateFailedAfterEvict(t *testing.T) {
+func TestOpenFailedAfterEvict(t *testing.T) {
 	e := newEngine(t, 1, pc("a", 0, 1, 0), pc("b", 0, 1, 0))
 	put(t, e, take(t, e, 0), true)
 	g, r, _ := e.Acquire(pastCtx(t), 1, nil)
 	if r != ReasonNone || g.Evict == nil {
 		t.Fatalf("want an eviction grant, got %+v %v", g, r)
 	}
-	e.CreateFailed(1) // the evicted resource was closed, the new one never opened
+	e.OpenFailed(1) // the evicted resource was closed, the new one never opened
 	checkStats(t, e, 0, []int{0, 0}, []int{0, 0})
 	put(t, e, take(t, e, 0), true)
 }
@@ -291,32 +291,51 @@ func TestReleaseExpired(t *testing.T) {
 	checkStats(t, e, 0, []int{0}, []int{0})
 }
 
-func TestReclaim(t *testing.T) {
+func TestRevoke(t *testing.T) {
 	e := newEngine(t, 1, pc("a", 1, 1, 5))
 	s := take(t, e, 0)
 	gen := s.Gen()
 	w := enqueue(t, e, context.Background(), 0)
-	if r := s.Revoke(gen); r != RevokeIdle {
-		t.Fatalf("Revoke = %v", r)
+	en := e.End(s, gen, Revoke, true)
+	if !en.Ended || !en.Taken || en.Action != Close || en.Lease.Slot != s || en.Lease.Gen != gen || en.Lease.Part != 0 {
+		t.Fatalf("End(Revoke) = %+v", en)
 	}
-	l, ok := e.Reclaim(s)
-	if !ok || l.Slot != s || l.Gen != gen || l.Part != 0 {
-		t.Fatalf("Reclaim = %+v, %v", l, ok)
-	}
-	if _, ok := e.Reclaim(s); ok {
-		t.Error("a second Reclaim succeeded")
+	if again := e.End(s, gen, Revoke, true); again.Ended {
+		t.Error("a lease was revoked twice")
 	}
 	checkStats(t, e, 1, []int{0}, []int{0}) // still counted until closed
-	notYet(t, w, "waiter before the reclaimed resource closed")
-	e.Closed()
+	notYet(t, w, "waiter before the revoked resource closed")
+	e.Closed(s)
 	s2 := served(t, e, w, 0)
 	if s2 == s {
-		t.Error("a reclaimed slot was leased again")
+		t.Error("a revoked slot was leased again")
 	}
 	if s.Enter(gen) != EnterRevoked {
 		t.Error("the revoked handle may still enter")
 	}
+	e.Closed(s) // told twice: changes nothing
+	checkStats(t, e, 1, []int{1}, []int{0})
 	put(t, e, s2, true)
+}
+
+// TestRevokeInFlight checks that revoking a lease with a call in flight
+// asks for an interrupt and lets the holder's Exit finish.
+func TestRevokeInFlight(t *testing.T) {
+	e := newEngine(t, 1, pc("a", 0, 1, 0))
+	s := take(t, e, 0)
+	gen := s.Gen()
+	if s.Enter(gen) != EnterOK {
+		t.Fatal("Enter failed")
+	}
+	en := e.End(s, gen, Revoke, true)
+	if !en.Ended || en.Action != Interrupt || !s.Busy(gen) {
+		t.Fatalf("End(Revoke) of a busy lease = %+v", en)
+	}
+	if s.Enter(gen) != EnterRevoked || !s.Exit(gen) || s.Exit(gen) {
+		t.Fatal("the revoked call's Exit must finish once")
+	}
+	e.Closed(s)
+	checkStats(t, e, 0, []int{0}, []int{0})
 }
 
 func TestLeasesAndSuspects(t *testing.T) {
@@ -325,7 +344,7 @@ func TestLeasesAndSuspects(t *testing.T) {
 	if g, _, _ := e.Acquire(pastCtx(t), 0, pcs); g.Slot != nil {
 		t.Fatal("a fresh engine granted a slot")
 	}
-	s := e.Created(0, &fakeRes{id: 7}, time.Time{}, pcs)
+	s := e.Opened(0, &fakeRes{id: 7}, time.Time{}, pcs)
 	ls := e.Leases()
 	if len(ls) != 1 || ls[0].Slot != s || len(ls[0].PCs) != 3 || ls[0].Busy || ls[0].Suspected {
 		t.Fatalf("Leases = %+v", ls)
@@ -336,11 +355,8 @@ func TestLeasesAndSuspects(t *testing.T) {
 	if !e.MarkSuspected(s, s.Gen()) || e.MarkSuspected(s, s.Gen()) || e.MarkSuspected(s, s.Gen()-1) {
 		t.Error("MarkSuspected must flag the current lease once")
 	}
-	if !s.End(s.Gen()) {
-		t.Fatal("End failed")
-	}
-	if kept, _, suspected := e.Release(s, true); !kept || !suspected {
-		t.Errorf("Release: kept %v suspected %v", kept, suspected)
+	if en := e.End(s, s.Gen(), Release, true); en.Action != Keep || !en.Lease.Suspected || len(en.Lease.PCs) != 3 {
+		t.Errorf("releasing a suspect: %+v, want it kept, with its record", en)
 	}
 	if len(e.Leases()) != 0 || e.MarkSuspected(s, s.Gen()) {
 		t.Error("a released slot is still a lease")
@@ -350,18 +366,4 @@ func TestLeasesAndSuspects(t *testing.T) {
 		t.Errorf("the next lease inherited the suspicion: %+v", ls)
 	}
 	put(t, e, s, true)
-}
-
-func TestReasonNames(t *testing.T) {
-	seen := map[string]bool{}
-	for _, r := range Reasons() {
-		n := r.String()
-		if n == "" || seen[n] {
-			t.Errorf("reason %d has name %q", r, n)
-		}
-		seen[n] = true
-	}
-	if len(Reasons()) != int(numReasons)-1 {
-		t.Errorf("Reasons lists %d of %d", len(Reasons()), numReasons-1)
-	}
 }

@@ -42,7 +42,7 @@ func fulfil(e *Engine[*fakeRes], part int, g Grant[*fakeRes]) *testSlot {
 	if g.Slot != nil {
 		return g.Slot
 	}
-	return e.Created(part, &fakeRes{}, time.Time{}, nil)
+	return e.Opened(part, &fakeRes{}, time.Time{}, nil)
 }
 
 // take acquires a slot for part without waiting, and fails the test if it
@@ -72,14 +72,14 @@ func refused(t testing.TB, e *Engine[*fakeRes], ctx context.Context, part int, w
 // engine does not keep it. It reports whether the slot was kept.
 func put(t testing.TB, e *Engine[*fakeRes], s *testSlot, reuse bool) bool {
 	t.Helper()
-	if !s.End(s.Gen()) {
-		t.Fatalf("End failed on a held slot")
+	en := e.End(s, s.Gen(), Release, reuse)
+	if !en.Ended || en.Taken || en.Action == Interrupt {
+		t.Fatalf("End(Release) on a held slot = %+v", en)
 	}
-	kept, _, _ := e.Release(s, reuse)
-	if !kept {
-		e.Closed()
+	if en.Action == Close {
+		e.Closed(s)
 	}
-	return kept
+	return en.Action == Keep
 }
 
 type outcome struct {
@@ -211,5 +211,5 @@ func takeNew(t testing.TB, e *Engine[*fakeRes], part int, expires time.Time) *te
 	if r != ReasonNone || g.Slot != nil {
 		t.Fatalf("want a grant to open a resource, got %+v %v", g, r)
 	}
-	return e.Created(part, &fakeRes{}, expires, nil)
+	return e.Opened(part, &fakeRes{}, expires, nil)
 }

@@ -1,6 +1,9 @@
 package engine
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // A slot's lease word packs the lease generation and its state, so that a
 // compare-and-swap by a handle of an older generation always fails: a handle
@@ -10,7 +13,7 @@ const (
 	stBusy     = 1 // leased, a call (or open rows) in flight
 	stRevoking = 2 // revoked while busy; the caller's Exit finishes the revocation
 	stFree     = 3 // not leased (idle, or lease released)
-	stRevoked  = 4 // not leased: the lease was revoked or force-ended
+	stRevoked  = 4 // not leased: the lease was revoked or abandoned
 	stMask     = 7
 	genShift   = 3
 )
@@ -23,7 +26,7 @@ const (
 	EnterOK      EnterResult = iota
 	EnterBusy                // another call is in flight on the same lease
 	EnterEnded               // the lease was released
-	EnterRevoked             // the lease was revoked or reclaimed
+	EnterRevoked             // the lease was revoked or abandoned
 )
 
 type leaseWord struct{ v atomic.Uint64 }
@@ -70,8 +73,9 @@ func (s *Slot[R]) why(gen uint64) EnterResult {
 }
 
 // Exit ends the call entered with Enter. It reports true when the lease was
-// revoked during the call: the caller must then finish the revocation by
-// destroying the slot.
+// revoked during the call: the one who revoked it has already broken the
+// resource and given its place back, and the caller closes what is left of
+// it on its side, without telling the engine.
 func (s *Slot[R]) Exit(gen uint64) (finish bool) {
 	if s.word.v.CompareAndSwap(pack(gen, stBusy), pack(gen, stHeld)) {
 		return false
@@ -79,63 +83,173 @@ func (s *Slot[R]) Exit(gen uint64) (finish bool) {
 	return s.word.v.CompareAndSwap(pack(gen, stRevoking), pack(gen, stRevoked))
 }
 
-// End ends the lease gen if no call is in flight, and reports whether it did.
-// After End succeeds, no handle can enter the slot again until it is leased
-// anew.
-func (s *Slot[R]) End(gen uint64) bool {
-	return s.word.v.CompareAndSwap(pack(gen, stHeld), pack(gen, stFree))
-}
-
-// RevokeResult says what Revoke did.
-type RevokeResult int
-
-// Results of Slot.Revoke.
-const (
-	RevokeNone     RevokeResult = iota // the lease had already ended
-	RevokeIdle                         // ended at once: the caller destroys the slot
-	RevokeInFlight                     // a call is in flight: cancel it; its Exit destroys the slot
-)
-
-// Revoke takes the lease gen away from its holder. Every later call on the
-// handle fails with EnterRevoked.
-func (s *Slot[R]) Revoke(gen uint64) RevokeResult {
-	for {
-		v := s.word.v.Load()
-		if v>>genShift != gen {
-			return RevokeNone
-		}
-		switch v & stMask {
-		case stHeld:
-			if s.word.v.CompareAndSwap(v, pack(gen, stRevoked)) {
-				return RevokeIdle
-			}
-		case stBusy:
-			if s.word.v.CompareAndSwap(v, pack(gen, stRevoking)) {
-				return RevokeInFlight
-			}
-		default:
-			return RevokeNone
-		}
-	}
-}
-
-// ForceEnd ends the lease gen whatever its state. It is only safe when no
-// goroutine can be using the lease: when its handle is unreachable.
-func (s *Slot[R]) ForceEnd(gen uint64) bool {
-	for {
-		v := s.word.v.Load()
-		if st := v & stMask; v>>genShift != gen || st == stFree || st == stRevoked {
-			return false
-		}
-		if s.word.v.CompareAndSwap(v, pack(gen, stRevoked)) {
-			return true
-		}
-	}
-}
-
 // Busy reports whether the lease gen has a call in flight, revoked or not.
 func (s *Slot[R]) Busy(gen uint64) bool {
 	v := s.word.v.Load()
 	st := v & stMask
 	return v>>genShift == gen && (st == stBusy || st == stRevoking)
+}
+
+// Held reports whether the lease gen is still open: neither released nor
+// taken back.
+func (s *Slot[R]) Held(gen uint64) bool {
+	v := s.word.v.Load()
+	st := v & stMask
+	return v>>genShift == gen && (st == stHeld || st == stBusy)
+}
+
+// How says how a lease is to end. It is the caller's request; Ending.Taken
+// says whether the lease ended the way asked or was taken from its holder.
+type How int
+
+// Ways to end a lease.
+const (
+	// Release is the holder's release. With a call in flight (rows left
+	// open) the lease cannot be reused and is revoked instead.
+	Release How = iota
+	// Discard ends a lease that was never used, whose resource turned out
+	// broken before it was handed out: the resource is closed and the lease
+	// feeds no hold-time average.
+	Discard
+	// Revoke takes the lease from its holder: every later call on its
+	// handle fails with EnterRevoked, and a call in flight is interrupted.
+	Revoke
+	// Abandon ends a lease whose handle is unreachable, whatever its state:
+	// nobody can be using it any more.
+	Abandon
+)
+
+// Action is what the caller must do with a slot's resource once its lease
+// ended, outside the engine's lock.
+type Action int
+
+// Actions after a lease ended.
+const (
+	// Keep: nothing; the slot went back to its partition, or to a waiter.
+	Keep Action = iota
+	// Close the resource, then call Engine.Closed.
+	Close
+	// Interrupt the call in flight and break the resource under it, then
+	// call Engine.Closed. The holder's Exit then reports finish, and the
+	// holder closes what is left on its side.
+	Interrupt
+)
+
+// Ending is the outcome of ending a lease: what happened, and what the
+// caller must do outside the lock.
+type Ending[R any] struct {
+	// Ended is false when the lease had already ended (or gen was stale):
+	// then nothing was done and the other fields are zero.
+	Ended bool
+	// Taken is true when the lease was taken from its holder (Revoke,
+	// Abandon, or a Release with a call in flight) rather than given back.
+	Taken  bool
+	Action Action
+	// Lease is the ended lease's record. Its PCs are copied only when
+	// Taken or Suspected, since only those are reported.
+	Lease Lease[R]
+	// Held is how long the lease was held.
+	Held time.Duration
+}
+
+// End ends the lease gen of s in the way how asks, in one step under the
+// engine's lock: the lease word, the accounting, the slot's way back to its
+// partition (or to a waiter) or out of the pool. It is the only way a lease
+// ends, so each lease ends exactly once whoever races to end it: the
+// others get an Ending with Ended false. reuse says whether the resource
+// may serve another lease; it matters only to Release.
+func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
+	now := time.Now() // read outside the lock, which stays short
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	action, ok := s.endWord(gen, how)
+	if !ok {
+		return Ending[R]{}
+	}
+	taken := how != Release || action == Interrupt
+	en := Ending[R]{Ended: true, Taken: taken, Action: action, Held: now.Sub(s.acquired)}
+	en.Lease = s.record(taken || s.suspected)
+	p := s.part
+	s.leased = false
+	e.addHeld(p, -1)
+	if how == Release && !taken {
+		p.observeHold(en.Held)
+	}
+	if action == Keep && (!reuse || e.closed || s.Expired(now)) {
+		en.Action = Close
+	}
+	if en.Action == Keep {
+		s.idleSince = now
+		p.idle = append(p.idle, s)
+	} else {
+		e.unregister(s)
+		p.closes++
+	}
+	if e.waiting > 0 {
+		e.dispatch(p, now)
+	}
+	return en
+}
+
+// endWord moves the lease word of gen to its end state for how, and says
+// what the caller must then do with the resource. It reports false when the
+// lease had already ended. It must be called with e.mu held, so that the
+// word and the slot's accounting change together.
+func (s *Slot[R]) endWord(gen uint64, how How) (Action, bool) {
+	for {
+		v := s.word.v.Load()
+		if v>>genShift != gen {
+			return 0, false
+		}
+		var to uint64
+		var a Action
+		switch st := v & stMask; {
+		case st == stHeld && (how == Release):
+			to, a = stFree, Keep
+		case st == stHeld:
+			to, a = stRevoked, Close
+		case st == stBusy && how == Abandon:
+			// Nobody will Exit: the handle is unreachable.
+			to, a = stRevoked, Close
+		case st == stBusy && how != Discard:
+			to, a = stRevoking, Interrupt
+		default:
+			return 0, false
+		}
+		if s.word.v.CompareAndSwap(v, pack(gen, to)) {
+			return a, true
+		}
+	}
+}
+
+// observeHold feeds a released lease's hold time to the average behind the
+// wait estimate. Leases taken back do not count: one hour-long leak would
+// otherwise make the estimate refuse callers for a long while.
+func (p *Part[R]) observeHold(d time.Duration) {
+	if p.holdCount < 1<<20 {
+		p.holdCount++
+	}
+	// An exponentially weighted average that follows the recent workload.
+	if p.holdAvg == 0 {
+		p.holdAvg = d
+	} else {
+		p.holdAvg += (d - p.holdAvg) / 8
+	}
+}
+
+// Closed gives back the place under MaxConns of s, whose resource the
+// caller closed as an Ending, Maintain, Close or OpenedIdle asked. The
+// engine asks for each slot's close once; a second call does nothing.
+func (e *Engine[R]) Closed(s *Slot[R]) {
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	e.total--
+	if e.waiting > 0 {
+		e.dispatch(nil, now)
+	}
 }

@@ -18,12 +18,27 @@ var stateNames = map[uint64]string{stHeld: "held", stBusy: "busy", stRevoking: "
 
 // leaseOps are the operations on a lease word, as seen by a handle of gen.
 var leaseOps = map[string]func(s *testSlot, gen uint64) any{
-	"Enter":    func(s *testSlot, gen uint64) any { return s.Enter(gen) },
-	"Exit":     func(s *testSlot, gen uint64) any { return s.Exit(gen) },
-	"End":      func(s *testSlot, gen uint64) any { return s.End(gen) },
-	"Revoke":   func(s *testSlot, gen uint64) any { return s.Revoke(gen) },
-	"ForceEnd": func(s *testSlot, gen uint64) any { return s.ForceEnd(gen) },
-	"Busy":     func(s *testSlot, gen uint64) any { return s.Busy(gen) },
+	"Enter":   func(s *testSlot, gen uint64) any { return s.Enter(gen) },
+	"Exit":    func(s *testSlot, gen uint64) any { return s.Exit(gen) },
+	"Busy":    func(s *testSlot, gen uint64) any { return s.Busy(gen) },
+	"Held":    func(s *testSlot, gen uint64) any { return s.Held(gen) },
+	"Release": endOp(Release),
+	"Discard": endOp(Discard),
+	"Revoke":  endOp(Revoke),
+	"Abandon": endOp(Abandon),
+}
+
+// noEnd is what endOp reports when the lease word refused to end.
+const noEnd = "none"
+
+func endOp(how How) func(s *testSlot, gen uint64) any {
+	return func(s *testSlot, gen uint64) any {
+		a, ok := s.endWord(gen, how)
+		if !ok {
+			return noEnd
+		}
+		return a
+	}
 }
 
 func TestLeaseTransitions(t *testing.T) {
@@ -36,36 +51,44 @@ func TestLeaseTransitions(t *testing.T) {
 	}{
 		{stHeld, "Enter", EnterOK, stBusy},
 		{stHeld, "Exit", false, stHeld},
-		{stHeld, "End", true, stFree},
-		{stHeld, "Revoke", RevokeIdle, stRevoked},
-		{stHeld, "ForceEnd", true, stRevoked},
 		{stHeld, "Busy", false, stHeld},
+		{stHeld, "Held", true, stHeld},
+		{stHeld, "Release", Keep, stFree},
+		{stHeld, "Discard", Close, stRevoked},
+		{stHeld, "Revoke", Close, stRevoked},
+		{stHeld, "Abandon", Close, stRevoked},
 
 		{stBusy, "Enter", EnterBusy, stBusy},
 		{stBusy, "Exit", false, stHeld},
-		{stBusy, "End", false, stBusy},
-		{stBusy, "Revoke", RevokeInFlight, stRevoking},
-		{stBusy, "ForceEnd", true, stRevoked},
 		{stBusy, "Busy", true, stBusy},
+		{stBusy, "Held", true, stBusy},
+		{stBusy, "Release", Interrupt, stRevoking},
+		{stBusy, "Discard", noEnd, stBusy},
+		{stBusy, "Revoke", Interrupt, stRevoking},
+		{stBusy, "Abandon", Close, stRevoked},
 
 		{stRevoking, "Enter", EnterRevoked, stRevoking},
 		{stRevoking, "Exit", true, stRevoked},
-		{stRevoking, "End", false, stRevoking},
-		{stRevoking, "Revoke", RevokeNone, stRevoking},
-		{stRevoking, "ForceEnd", true, stRevoked},
 		{stRevoking, "Busy", true, stRevoking},
+		{stRevoking, "Held", false, stRevoking},
+		{stRevoking, "Release", noEnd, stRevoking},
+		{stRevoking, "Discard", noEnd, stRevoking},
+		{stRevoking, "Revoke", noEnd, stRevoking},
+		{stRevoking, "Abandon", noEnd, stRevoking},
 
 		{stFree, "Enter", EnterEnded, stFree},
 		{stFree, "Exit", false, stFree},
-		{stFree, "End", false, stFree},
-		{stFree, "Revoke", RevokeNone, stFree},
-		{stFree, "ForceEnd", false, stFree},
+		{stFree, "Held", false, stFree},
+		{stFree, "Release", noEnd, stFree},
+		{stFree, "Revoke", noEnd, stFree},
+		{stFree, "Abandon", noEnd, stFree},
 
 		{stRevoked, "Enter", EnterRevoked, stRevoked},
 		{stRevoked, "Exit", false, stRevoked},
-		{stRevoked, "End", false, stRevoked},
-		{stRevoked, "Revoke", RevokeNone, stRevoked},
-		{stRevoked, "ForceEnd", false, stRevoked},
+		{stRevoked, "Held", false, stRevoked},
+		{stRevoked, "Release", noEnd, stRevoked},
+		{stRevoked, "Revoke", noEnd, stRevoked},
+		{stRevoked, "Abandon", noEnd, stRevoked},
 	}
 	for _, tt := range tests {
 		t.Run(stateNames[tt.from]+"/"+tt.op, func(t *testing.T) {
@@ -85,8 +108,8 @@ func TestLeaseTransitions(t *testing.T) {
 func TestLeaseStaleGeneration(t *testing.T) {
 	const gen = 9
 	stale := map[string]any{
-		"Enter": EnterEnded, "Exit": false, "End": false,
-		"Revoke": RevokeNone, "ForceEnd": false, "Busy": false,
+		"Enter": EnterEnded, "Exit": false, "Busy": false, "Held": false,
+		"Release": noEnd, "Discard": noEnd, "Revoke": noEnd, "Abandon": noEnd,
 	}
 	for st, sn := range stateNames {
 		for op, want := range stale {
@@ -108,11 +131,11 @@ func TestLeaseThroughEngine(t *testing.T) {
 	e := newEngine(t, 1, pc("a", 0, 1, 0))
 	s := take(t, e, 0)
 	g1 := s.Gen()
-	if s.Enter(g1) != EnterOK || s.Enter(g1) != EnterBusy || !s.Busy(g1) || s.End(g1) {
-		t.Fatal("a busy lease must refuse a second call and End")
+	if s.Enter(g1) != EnterOK || s.Enter(g1) != EnterBusy || !s.Busy(g1) {
+		t.Fatal("a busy lease must refuse a second call")
 	}
 	if s.Exit(g1) || s.Busy(g1) {
-		t.Fatal("Exit of an unrevoked call must not ask to destroy")
+		t.Fatal("Exit of an unrevoked call must not ask to finish")
 	}
 	put(t, e, s, true)
 	if s.Enter(g1) != EnterEnded {
@@ -122,23 +145,18 @@ func TestLeaseThroughEngine(t *testing.T) {
 	if s2 != s || s.Gen() != g1+1 {
 		t.Fatalf("re-lease: same slot %v gen %d, want gen %d", s2 == s, s.Gen(), g1+1)
 	}
-	for op, f := range leaseOps {
-		if op != "Busy" && op != "Enter" {
-			if got := f(s, g1); got == true || got == RevokeIdle || got == RevokeInFlight {
-				t.Errorf("the old handle's %s acted on the new lease: %v", op, got)
-			}
+	for _, how := range []How{Release, Discard, Revoke, Abandon} {
+		if en := e.End(s, g1, how, true); en.Ended {
+			t.Errorf("the old handle's End(%v) ended the new lease", how)
 		}
 	}
 	if s.Enter(g1) != EnterEnded || s.Enter(s.Gen()) != EnterOK {
 		t.Fatal("the new lease must be usable only by its own handle")
 	}
-	if s.Revoke(s.Gen()) != RevokeInFlight || !s.Exit(s.Gen()) {
+	if en := e.End(s, s.Gen(), Revoke, true); en.Action != Interrupt || !s.Exit(s.Gen()) {
 		t.Fatal("revoking a busy lease must let its Exit finish the revocation")
 	}
-	if _, ok := e.Reclaim(s); !ok {
-		t.Fatal("Reclaim failed")
-	}
-	e.Closed()
+	e.Closed(s)
 	checkStats(t, e, 0, []int{0}, []int{0})
 }
 
@@ -185,21 +203,21 @@ func TestLeaseConcurrentEnterRevoke(t *testing.T) {
 				}
 			}()
 		}
-		r := s.Revoke(gen)
+		r := endOp(Revoke)(s, gen)
 		wg.Wait()
 		switch r {
-		case RevokeIdle:
+		case Close:
 			if finished.Load() != 0 {
 				t.Errorf("round %d: idle revocation also finished by Exit", round)
 			}
-		case RevokeInFlight:
+		case Interrupt:
 			if finished.Load() != 1 {
 				t.Errorf("round %d: in-flight revocation finished %d times", round, finished.Load())
 			}
 		default:
 			t.Fatalf("round %d: Revoke = %v", round, r)
 		}
-		if s.word.v.Load() != pack(gen, stRevoked) || s.Enter(gen) != EnterRevoked || s.Revoke(gen) != RevokeNone {
+		if s.word.v.Load() != pack(gen, stRevoked) || s.Enter(gen) != EnterRevoked || endOp(Revoke)(s, gen) != noEnd {
 			t.Errorf("round %d: lease not fully revoked", round)
 		}
 	}
@@ -244,7 +262,7 @@ func TestLeaseReleaseRacesRevoke(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for !stop.Load() {
-			s.Revoke(gen.Load())
+			endOp(Revoke)(s, gen.Load())
 		}
 	}()
 	wrong := 0
@@ -253,7 +271,7 @@ func TestLeaseReleaseRacesRevoke(t *testing.T) {
 		s.lease(time.Time{}, nil)
 		g := s.Gen()
 		gen.Store(g)
-		if s.End(g) {
+		if a, ok := s.endWord(g, Release); ok && a == Keep {
 			if r := s.Enter(g); r != EnterEnded {
 				wrong++
 			}

@@ -5,7 +5,7 @@ import "time"
 // Upkeep is what Maintain asks the caller to do.
 type Upkeep[R any] struct {
 	Close []*Slot[R] // idle slots to close, then call Closed for each
-	Open  []int      // partitions to open one idle resource for (see Opened)
+	Open  []int      // partitions to open one idle resource for (see OpenedIdle)
 }
 
 // Maintain takes out of the idle lists the slots that expired or stayed idle
@@ -26,7 +26,7 @@ func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, minIdle [
 			stale := idleTimeout > 0 && now.Sub(s.idleSince) > idleTimeout && have > minIdle[i]
 			if s.Expired(now) || stale {
 				e.unregister(s)
-				p.destroys++
+				p.closes++
 				u.Close = append(u.Close, s)
 				continue
 			}
@@ -43,33 +43,41 @@ func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, minIdle [
 	return u
 }
 
-// Opened adds an idle resource opened as Maintain planned. With ok false it
-// gives the planned place back instead. It reports false when the engine
-// closed meanwhile: the caller must then close res and call Closed.
-func (e *Engine[R]) Opened(part int, res R, expires time.Time, ok bool) bool {
+// OpenedIdle adds an idle resource opened as Maintain planned. If the engine
+// closed meanwhile, it returns the resource's slot instead, for the caller
+// to close and pass to Closed.
+func (e *Engine[R]) OpenedIdle(part int, res R, expires time.Time) (toClose *Slot[R]) {
 	p := e.parts[part]
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p.opening--
-	if !ok {
-		p.createFails++
-		e.total--
-		if e.waiting > 0 {
-			e.dispatch(nil, now)
-		}
-		return true
-	}
-	if e.closed {
-		return false
-	}
-	p.creates++
-	s := &Slot[R]{Res: res, part: p, expires: expires, idx: len(e.all), idleSince: now}
+	s := &Slot[R]{Res: res, part: p, expires: expires, idx: -1, idleSince: now}
 	s.word.v.Store(pack(0, stFree))
+	if e.closed {
+		return s
+	}
+	p.opens++
+	s.idx = len(e.all)
 	e.all = append(e.all, s)
 	p.idle = append(p.idle, s)
 	if e.waiting > 0 {
 		e.dispatch(p, now)
 	}
-	return true
+	return nil
+}
+
+// OpenIdleFailed gives back the place of an open that Maintain planned and
+// that failed.
+func (e *Engine[R]) OpenIdleFailed(part int) {
+	p := e.parts[part]
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p.opening--
+	p.openFails++
+	e.total--
+	if e.waiting > 0 {
+		e.dispatch(nil, now)
+	}
 }

@@ -21,8 +21,8 @@ func idleSlots(t *testing.T, e *Engine[*fakeRes], part, n int) []*testSlot {
 }
 
 func closeAll(e *Engine[*fakeRes], ss []*testSlot) {
-	for range ss {
-		e.Closed()
+	for _, s := range ss {
+		e.Closed(s)
 	}
 }
 
@@ -45,7 +45,7 @@ func TestMaintainExpiry(t *testing.T) {
 	if u = e.Maintain(time.Now(), 0, []int{3}); len(u.Close) != 0 || len(u.Open) != 1 {
 		t.Fatalf("Maintain = %+v, want one open to replace the expired slot", u)
 	}
-	e.Opened(0, nil, time.Time{}, false)
+	e.OpenIdleFailed(0)
 	checkStats(t, e, 2, []int{0}, []int{2})
 }
 
@@ -97,12 +97,14 @@ func TestMaintainPlansOpens(t *testing.T) {
 	checkStats(t, e, 4, []int{1, 0}, []int{0, 0})
 	refused(t, e, pastCtx(t), 1, ReasonQueueFull) // every place is taken by opens
 	for i, part := range u.Open {
-		if !e.Opened(part, &fakeRes{id: i}, time.Time{}, i != 2) {
-			t.Fatal("Opened on an open engine returned false")
+		if i == 2 {
+			e.OpenIdleFailed(part)
+		} else if e.OpenedIdle(part, &fakeRes{id: i}, time.Time{}) != nil {
+			t.Fatal("OpenedIdle on an open engine handed its resource back")
 		}
 	}
 	checkStats(t, e, 3, []int{1, 0}, []int{2, 0})
-	if st := e.Stats().Parts[1]; st.CreateFails != 1 {
+	if st := e.Stats().Parts[1]; st.OpenFails != 1 {
 		t.Errorf("failed open not counted: %+v", st)
 	}
 	// The opened resources are idle, leased with a fresh generation.
@@ -123,14 +125,15 @@ func TestOpenedAfterClose(t *testing.T) {
 	if idle := e.Close(); len(idle) != 0 {
 		t.Fatalf("Close returned %d idle slots", len(idle))
 	}
-	if e.Opened(0, &fakeRes{}, time.Time{}, true) {
-		t.Fatal("Opened after Close returned true")
+	s := e.OpenedIdle(0, &fakeRes{}, time.Time{})
+	if s == nil {
+		t.Fatal("OpenedIdle after Close kept the resource")
 	}
-	e.Closed() // the caller closes the resource it opened
-	e.Opened(0, nil, time.Time{}, false)
+	e.Closed(s) // the caller closes the resource it opened
+	e.OpenIdleFailed(0)
 	checkStats(t, e, 0, []int{0}, []int{0})
-	if e.Stats().Parts[0].Creates != 0 {
-		t.Error("an open refused after Close was counted as created")
+	if e.Stats().Parts[0].Opens != 0 {
+		t.Error("an open refused after Close was counted as opened")
 	}
 }
 
@@ -141,7 +144,7 @@ func TestOpenedServesWaiter(t *testing.T) {
 		t.Fatalf("Open = %v", u.Open)
 	}
 	w := enqueue(t, e, context.Background(), 1)
-	e.Opened(0, &fakeRes{}, time.Time{}, true)
+	e.OpenedIdle(0, &fakeRes{}, time.Time{})
 	o := recv(t, w)
 	if o.r != ReasonNone || o.g.Evict == nil {
 		t.Fatalf("waiter got %+v, want to evict the opened idle slot", o)
@@ -160,7 +163,7 @@ func TestFailedOpenServesWaiter(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := enqueue(t, e, ctx, 1)
-	e.Opened(0, nil, time.Time{}, false)
+	e.OpenIdleFailed(0)
 	if n := e.Stats().Parts[1].Waiting; n != 0 {
 		t.Fatalf("%d callers still wait after the failed open gave its place back", n)
 	}
@@ -179,11 +182,11 @@ func TestMaintainCountsOpensInFlight(t *testing.T) {
 	if again := e.Maintain(time.Now(), 0, []int{2}); len(again.Open) != 0 {
 		t.Fatalf("a second Maintain planned %d more opens while 2 are in flight", len(again.Open))
 	}
-	e.Opened(0, &fakeRes{}, time.Time{}, true)
-	e.Opened(0, nil, time.Time{}, false)
+	e.OpenedIdle(0, &fakeRes{}, time.Time{})
+	e.OpenIdleFailed(0)
 	if again := e.Maintain(time.Now(), 0, []int{2}); len(again.Open) != 1 {
 		t.Fatalf("after one open failed, Maintain planned %v, want one open", again.Open)
 	}
-	e.Opened(0, &fakeRes{}, time.Time{}, true)
+	e.OpenedIdle(0, &fakeRes{}, time.Time{})
 	checkStats(t, e, 2, []int{0}, []int{2})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,9 +66,9 @@ type model struct {
 
 	idle     [][]*testSlot // per partition, least recently used first
 	holders  map[*testSlot]mHolder
-	opening  []int // partitions of grants whose resource is still to open
-	planned  []int // partitions of opens planned by Maintain
-	closing  int   // resources to close, then call Closed
+	opening  []int       // partitions of grants whose resource is still to open
+	planned  []int       // partitions of opens planned by Maintain
+	closing  []*testSlot // resources to close, then call Closed
 	waiters  [][]*mWaiter
 	paused   []bool
 	closed   bool
@@ -113,6 +114,7 @@ func (m *model) run(steps int) {
 		{4, "wait", m.wait},
 		{8, "release", m.release},
 		{2, "revoke", m.revoke},
+		{2, "race", m.race},
 		{5, "open", m.open},
 		{3, "closed", m.closedOne},
 		{2, "cancel", m.cancelOne},
@@ -166,7 +168,7 @@ func (m *model) held(p int) int {
 }
 
 func (m *model) total() int {
-	n := len(m.holders) + len(m.opening) + len(m.planned) + m.closing
+	n := len(m.holders) + len(m.opening) + len(m.planned) + len(m.closing)
 	for _, idle := range m.idle {
 		n += len(idle)
 	}
@@ -333,49 +335,124 @@ func (m *model) release() {
 		return
 	}
 	h := m.holders[s]
-	if !s.End(h.gen) {
-		m.failf("End failed on a held slot")
+	busy := m.rng.IntN(5) == 0 // released with rows still open
+	if busy && s.Enter(h.gen) != EnterOK {
+		m.failf("Enter failed on a held slot")
 	}
-	delete(m.holders, s)
 	reuse := m.rng.IntN(4) != 0
-	kept, _, _ := m.e.Release(s, reuse)
-	if want := reuse && !m.closed && !s.Expired(time.Now()); kept != want {
-		m.failf("Release(reuse %v) kept %v, want %v", reuse, kept, want)
+	expired := s.Expired(time.Now())
+	en := m.e.End(s, h.gen, Release, reuse)
+	switch {
+	case !en.Ended || en.Lease.Slot != s || en.Lease.Gen != h.gen || en.Lease.Part != h.part:
+		m.failf("End(Release) = %+v", en)
+	case busy && (!en.Taken || en.Action != Interrupt):
+		m.failf("releasing a lease with a call in flight: taken %v action %v, want an interrupt", en.Taken, en.Action)
+	case !busy && en.Taken:
+		m.failf("a release was counted as taken")
+	case !busy && (en.Action == Keep) != (reuse && !m.closed && !expired):
+		m.failf("End(Release, reuse %v) action %v", reuse, en.Action)
 	}
-	if kept {
-		m.idle[h.part] = append(m.idle[h.part], s)
-	} else {
-		m.closing++
-	}
+	m.ended(s, h, en)
 	m.settle()
 }
 
+// ended follows up an ending of s's lease h as the pool would, and checks
+// that the lease cannot be ended again.
+func (m *model) ended(s *testSlot, h mHolder, en Ending[*fakeRes]) {
+	delete(m.holders, s)
+	switch en.Action {
+	case Keep:
+		m.idle[h.part] = append(m.idle[h.part], s)
+	case Interrupt:
+		if !s.Exit(h.gen) {
+			m.failf("the interrupted holder's Exit did not report finish")
+		}
+		fallthrough
+	case Close:
+		m.closing = append(m.closing, s)
+	}
+	if s.Enter(h.gen) == EnterOK {
+		m.failf("the handle of an ended lease entered its slot")
+	}
+	for _, how := range []How{Release, Discard, Revoke, Abandon} {
+		if again := m.e.End(s, h.gen, how, true); again.Ended {
+			m.failf("a lease ended twice (the second by %v)", how)
+		}
+	}
+}
+
+// revoke takes a lease from its holder, with or without a call in flight,
+// as MaxHold, a proven leak or a failed health check would.
 func (m *model) revoke() {
 	s := m.anyHolder()
 	if s == nil {
 		return
 	}
 	h := m.holders[s]
-	switch m.rng.IntN(3) {
-	case 0:
-		if r := s.Revoke(h.gen); r != RevokeIdle {
-			m.failf("Revoke of an idle lease = %v", r)
-		}
-	case 1:
-		if s.Enter(h.gen) != EnterOK || s.Revoke(h.gen) != RevokeInFlight || s.Enter(h.gen) != EnterRevoked || !s.Exit(h.gen) {
-			m.failf("revoking a lease with a call in flight")
-		}
-	default:
-		if s.Enter(h.gen) != EnterOK || !s.ForceEnd(h.gen) {
-			m.failf("ForceEnd failed")
+	how := []How{Discard, Revoke, Abandon}[m.rng.IntN(3)]
+	busy := how != Discard && m.rng.IntN(2) == 0
+	if busy && s.Enter(h.gen) != EnterOK {
+		m.failf("Enter failed on a held slot")
+	}
+	en := m.e.End(s, h.gen, how, true)
+	want := Close
+	if busy && how == Revoke {
+		want = Interrupt
+	}
+	if !en.Ended || !en.Taken || en.Action != want || en.Lease.Slot != s {
+		m.failf("End(%v) busy %v = %+v, want taken and action %v", how, busy, en, want)
+	}
+	if busy && how == Abandon && s.Exit(h.gen) {
+		m.failf("an abandoned lease asked its (unreachable) holder to finish")
+	}
+	m.ended(s, h, en)
+	m.settle()
+}
+
+// race ends one lease from three goroutines at once, a release, a revocation
+// and a proven leak, as happens when MaxHold fires while the holder releases
+// and the collector finds the handle: exactly one ends it.
+func (m *model) race() {
+	s := m.anyHolder()
+	if s == nil {
+		return
+	}
+	h := m.holders[s]
+	busy := m.rng.IntN(2) == 0
+	if busy && s.Enter(h.gen) != EnterOK {
+		m.failf("Enter failed on a held slot")
+	}
+	hows := []How{Release, Revoke, Abandon}
+	endings := make([]Ending[*fakeRes], len(hows))
+	var wg sync.WaitGroup
+	for i, how := range hows {
+		wg.Go(func() { endings[i] = m.e.End(s, h.gen, how, true) })
+	}
+	wg.Wait()
+	var won []Ending[*fakeRes]
+	for _, en := range endings {
+		if en.Ended {
+			won = append(won, en)
 		}
 	}
-	l, ok := m.e.Reclaim(s)
-	if !ok || l.Slot != s || l.Gen != h.gen || l.Part != h.part {
-		m.failf("Reclaim = %+v, %v", l, ok)
+	if len(won) != 1 {
+		m.failf("%d of a release, a revocation and an abandonment ended the same lease", len(won))
 	}
-	delete(m.holders, s)
-	m.closing++
+	en := won[0]
+	if en.Action == Interrupt != (busy && en.Taken && en.Action != Close) {
+		m.failf("race ending %+v with busy %v", en, busy)
+	}
+	if busy && en.Action == Keep {
+		m.failf("a lease with a call in flight went back to its partition")
+	}
+	if busy && en.Action == Close {
+		// Abandoned under a call: the holder is gone, so its Exit must not
+		// be asked to finish.
+		if s.Exit(h.gen) {
+			m.failf("an abandoned lease asked its holder to finish")
+		}
+	}
+	m.ended(s, h, en)
 	m.settle()
 }
 
@@ -396,7 +473,7 @@ func (m *model) open() {
 		return
 	}
 	if m.rng.IntN(4) == 0 {
-		m.e.CreateFailed(p)
+		m.e.OpenFailed(p)
 		m.settle()
 		return
 	}
@@ -405,19 +482,24 @@ func (m *model) open() {
 	if m.rng.IntN(5) == 0 {
 		expires = time.Now().Add(-time.Second)
 	}
-	s := m.e.Created(p, &fakeRes{id: m.resource}, expires, nil)
+	s := m.e.Opened(p, &fakeRes{id: m.resource}, expires, nil)
 	if _, dup := m.holders[s]; dup || s.Part() != p {
-		m.failf("Created returned a slot already held, or of partition %d", s.Part())
+		m.failf("Opened returned a slot already held, or of partition %d", s.Part())
 	}
 	m.holders[s] = mHolder{p, s.Gen()}
 }
 
 func (m *model) closedOne() {
-	if m.closing == 0 {
+	if len(m.closing) == 0 {
 		return
 	}
-	m.closing--
-	m.e.Closed()
+	i := m.rng.IntN(len(m.closing))
+	s := m.closing[i]
+	m.closing = slices.Delete(m.closing, i, i+1)
+	m.e.Closed(s)
+	if m.rng.IntN(4) == 0 {
+		m.e.Closed(s) // told twice: must change nothing
+	}
 	m.settle()
 }
 
@@ -492,7 +574,7 @@ func (m *model) maintain() {
 			have[p]--
 		}
 		m.idle[p] = slices.Delete(m.idle[p], i, i+1)
-		m.closing++
+		m.closing = append(m.closing, s)
 	}
 	for _, p := range u.Open {
 		if n := m.held(p) + len(m.idle[p]) + count(m.planned, p); n >= minIdle[p] {
@@ -518,23 +600,21 @@ func (m *model) opened() {
 		return
 	}
 	if m.rng.IntN(4) == 0 {
-		if !m.e.Opened(p, nil, time.Time{}, false) {
-			m.failf("a failed open reported false")
-		}
+		m.e.OpenIdleFailed(p)
 		m.settle()
 		return
 	}
 	m.resource++
 	s := &fakeRes{id: m.resource}
-	if !m.e.Opened(p, s, time.Time{}, true) {
-		if !m.closed {
-			m.failf("Opened returned false on an open engine")
+	if c := m.e.OpenedIdle(p, s, time.Time{}); c != nil {
+		if !m.closed || c.Res != s {
+			m.failf("OpenedIdle handed back its resource on an open engine")
 		}
-		m.closing++
+		m.closing = append(m.closing, c)
 		return
 	}
 	if m.closed {
-		m.failf("Opened returned true after Close")
+		m.failf("OpenedIdle kept a resource after Close")
 	}
 	// Find the new slot: it may already have gone to a waiter.
 	var slot *testSlot
@@ -578,7 +658,7 @@ func (m *model) closeEngine() {
 			m.failf("Close did not return an idle slot")
 		}
 	}
-	m.closing += len(idle)
+	m.closing = append(m.closing, idle...)
 }
 
 func (m *model) cancelWaiters() {
@@ -598,7 +678,7 @@ func (m *model) cancelWaiters() {
 func (m *model) drain() {
 	m.cancelWaiters()
 	m.check()
-	for len(m.opening)+len(m.holders)+len(m.planned)+m.closing > 0 {
+	for len(m.opening)+len(m.holders)+len(m.planned)+len(m.closing) > 0 {
 		m.open()
 		m.release()
 		m.opened()
@@ -619,7 +699,7 @@ func (m *model) drain() {
 	if !m.closed {
 		m.closeEngine()
 	}
-	for m.closing > 0 {
+	for len(m.closing) > 0 {
 		m.closedOne()
 	}
 	if st := m.e.Stats(); st.Total != 0 {
@@ -653,7 +733,7 @@ func (m *model) check() {
 		// Below its guarantee, with nothing closing or opening in the
 		// background, a partition with no queue gets a grant at once.
 		if !m.closed && !m.paused[p] && len(m.waiters[p]) == 0 && m.held(p) < c.Guaranteed &&
-			m.closing == 0 && len(m.planned) == 0 && !m.grantable(p) {
+			len(m.closing) == 0 && len(m.planned) == 0 && !m.grantable(p) {
 			m.failf("partition %d below its guarantee could not be served", p)
 		}
 	}

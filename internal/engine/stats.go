@@ -4,15 +4,15 @@ import "time"
 
 // PartStats is a snapshot of one partition.
 type PartStats struct {
-	Name                         string
-	Held, Idle, Waiting          int
-	Guaranteed, Max, MaxWaiting  int
-	Paused                       bool
-	OldestAcquired               time.Time // zero when nothing is held
-	Suspected                    int       // leases held now that were marked suspected
-	Acquires, Waits              int64
-	Creates, CreateFails, Closes int64
-	Rejects                      [numReasons]int64
+	Name                        string
+	Held, Idle, Waiting         int
+	Guaranteed, Max, MaxWaiting int
+	Paused                      bool
+	OldestAcquired              time.Time // zero when nothing is held
+	Suspected                   int       // leases held now that were marked suspected
+	Acquires, Waits             int64
+	Opens, OpenFails, Closes    int64
+	Rejects                     [NumReasons]int64
 }
 
 // Borrowed is how many of the partition's leases are beyond its guarantee.
@@ -39,7 +39,7 @@ func (e *Engine[R]) Stats() Stats {
 			Name: p.cfg.Name, Held: p.held, Idle: len(p.idle), Waiting: p.queue.n,
 			Guaranteed: p.cfg.Guaranteed, Max: p.cfg.Max, MaxWaiting: p.cfg.MaxWaiting,
 			Paused: p.paused, Acquires: p.acquires, Waits: p.waits,
-			Creates: p.creates, CreateFails: p.createFails, Closes: p.destroys, Rejects: p.rejects,
+			Opens: p.opens, OpenFails: p.openFails, Closes: p.closes, Rejects: p.rejects,
 		}
 	}
 	for _, s := range e.all {
@@ -77,18 +77,20 @@ func (e *Engine[R]) Leases() []Lease[R] {
 		if !s.leased {
 			continue
 		}
-		out = append(out, s.snapshot())
+		out = append(out, s.record(true))
 	}
 	return out
 }
 
-// snapshot copies s's lease record. It must be called with e.mu held.
-func (s *Slot[R]) snapshot() Lease[R] {
+// record copies s's lease record, with its stack if pcs is true. It must
+// be called with e.mu held.
+func (s *Slot[R]) record(pcs bool) Lease[R] {
 	gen := s.Gen()
-	return Lease[R]{
-		Slot: s, Gen: gen, Part: s.part.idx, Acquired: s.acquired,
-		PCs: append([]uintptr(nil), s.pcs[:s.npcs]...), Busy: s.Busy(gen), Suspected: s.suspected,
+	l := Lease[R]{Slot: s, Gen: gen, Part: s.part.idx, Acquired: s.acquired, Busy: s.Busy(gen), Suspected: s.suspected}
+	if pcs {
+		l.PCs = append([]uintptr(nil), s.pcs[:s.npcs]...)
 	}
+	return l
 }
 
 // MarkSuspected flags the lease gen of s as suspected, and reports whether
@@ -107,8 +109,6 @@ func (e *Engine[R]) MarkSuspected(s *Slot[R], gen uint64) bool {
 // holder of s's current lease.
 func (s *Slot[R]) IdleSince() time.Time { return s.idleSince }
 
-// LeaseInfo returns the acquire time and stack of s's current lease. It is
-// only meaningful to the holder of the lease.
-func (s *Slot[R]) LeaseInfo() (acquired time.Time, pcs []uintptr) {
-	return s.acquired, s.pcs[:s.npcs]
-}
+// Acquired returns when s's current lease started. It is only meaningful
+// to the holder of the lease.
+func (s *Slot[R]) Acquired() time.Time { return s.acquired }

@@ -61,12 +61,14 @@ func TestStress(t *testing.T) {
 			}
 			e.SetPaused(rng.IntN(len(cfg.Parts)), rng.IntN(3) == 0)
 			u := e.Maintain(time.Now().Add(time.Duration(rng.IntN(2))*time.Hour), time.Minute, []int{1, 1, 0})
-			for range u.Close {
-				e.Closed()
+			for _, s := range u.Close {
+				e.Closed(s)
 			}
 			for _, p := range u.Open {
-				if !e.Opened(p, &fakeRes{}, time.Time{}, rng.IntN(3) != 0) {
-					e.Closed()
+				if rng.IntN(3) == 0 {
+					e.OpenIdleFailed(p)
+				} else if s := e.OpenedIdle(p, &fakeRes{}, time.Time{}); s != nil {
+					e.Closed(s)
 				}
 			}
 			sample()
@@ -87,8 +89,8 @@ func TestStress(t *testing.T) {
 	if st.Total != idle {
 		t.Errorf("seed %d: Total %d with %d idle and nothing held", seed, st.Total, idle)
 	}
-	for range e.Close() {
-		e.Closed()
+	for _, s := range e.Close() {
+		e.Closed(s)
 	}
 	if st := e.Stats(); st.Total != 0 {
 		t.Errorf("seed %d: Total %d after Close", seed, st.Total)
@@ -112,10 +114,10 @@ func stressOnce(t *testing.T, e *Engine[*fakeRes], rng *rand.Rand, parts int) {
 	s := g.Slot
 	if s == nil {
 		if rng.IntN(5) == 0 {
-			e.CreateFailed(p)
+			e.OpenFailed(p)
 			return
 		}
-		s = e.Created(p, &fakeRes{}, time.Time{}, nil)
+		s = e.Opened(p, &fakeRes{}, time.Time{}, nil)
 	}
 	if n := s.Res.inUse.Add(1); n != 1 {
 		t.Errorf("%d holders of one resource", n)
@@ -129,20 +131,15 @@ func stressOnce(t *testing.T, e *Engine[*fakeRes], rng *rand.Rand, parts int) {
 	}
 	s.Exit(gen)
 	s.Res.inUse.Add(-1)
+	how := Release
 	if rng.IntN(8) == 0 {
-		if s.Revoke(gen) != RevokeIdle {
-			t.Errorf("Revoke of an idle lease failed")
-		}
-		if _, ok := e.Reclaim(s); !ok {
-			t.Errorf("Reclaim failed")
-		}
-		e.Closed()
-		return
+		how = Revoke
 	}
-	if !s.End(gen) {
-		t.Errorf("End failed")
-	}
-	if kept, _, _ := e.Release(s, rng.IntN(4) != 0); !kept {
-		e.Closed()
+	en := e.End(s, gen, how, rng.IntN(4) != 0)
+	switch {
+	case !en.Ended || en.Action == Interrupt:
+		t.Errorf("End(%v) of an idle lease = %+v", how, en)
+	case en.Action == Close:
+		e.Closed(s)
 	}
 }

@@ -40,21 +40,6 @@ type leaseView struct {
 	Suspected  bool    `json:"suspected"`
 }
 
-// reclaimReasons are every ReclaimReason, for totals.
-var reclaimReasons = []poolguard.ReclaimReason{
-	poolguard.ReclaimLeak, poolguard.ReclaimScope, poolguard.ReclaimMaxHold,
-	poolguard.ReclaimRevoked, poolguard.ReclaimClose,
-}
-
-// Reclaimed returns the connections taken back from holders, for every reason.
-func Reclaimed(c poolguard.ReclaimCounts) int64 {
-	var n int64
-	for _, r := range reclaimReasons {
-		n += c.Of(r)
-	}
-	return n
-}
-
 // debugPool serves the pool's state as JSON, until /metrics is wired to a
 // Prometheus collector and an admin page. Leases show call sites and ages,
 // never query arguments.
@@ -65,8 +50,8 @@ func (h *handler) debugPool(w http.ResponseWriter, _ *http.Request) {
 		v.Partitions = append(v.Partitions, partitionView{
 			Name: p.Name, InUse: p.InUse, Idle: p.Idle, Max: p.Max, Guaranteed: p.Guaranteed,
 			Waiting: p.Waiting, OldestLeaseSeconds: p.OldestLease.Seconds(), Acquires: p.Acquires,
-			Timeouts: p.Rejected.Timeouts(), LeaksProven: p.Leaks.Proven(),
-			LeaksSuspected: p.Leaks.Of(poolguard.LeakSuspected), Reclaimed: Reclaimed(p.Reclaimed),
+			Timeouts: p.Timeouts(), LeaksProven: p.LeaksProven(),
+			LeaksSuspected: p.Leaks.Of(poolguard.LeakSuspected), Reclaimed: p.Reclaimed.Total(),
 		})
 	}
 	for _, l := range h.pool.Leases() {

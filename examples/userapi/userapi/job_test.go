@@ -55,8 +55,8 @@ func TestSyncJob(t *testing.T) {
 			}
 			sync := pool.Partition(userapi.PartitionSync)
 			if !tc.wantLeak {
-				if st := sync.Stats(); st.InUse != 0 || st.Leaks.Proven() != 0 {
-					t.Fatalf("after the pass: %d in use, %d leaks; want none", st.InUse, st.Leaks.Proven())
+				if st := sync.Stats(); st.InUse != 0 || st.LeaksProven() != 0 {
+					t.Fatalf("after the pass: %d in use, %d leaks; want none", st.InUse, st.LeaksProven())
 				}
 				return
 			}

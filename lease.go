@@ -1,0 +1,251 @@
+package poolguard
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/poolguard/poolguard/internal/engine"
+)
+
+// pconn is one physical connection.
+type pconn struct {
+	conn *pgx.Conn
+	pid  uint32
+	// state is the connection's transaction status byte ('I', 'T', 'E') as
+	// of the end of the last call, or stateBroken once it closed: written
+	// by the holder at the end of each call, read by anyone.
+	state atomic.Uint32
+}
+
+// stateBroken marks a pconn whose connection closed.
+const stateBroken = 'X'
+
+// settle records the connection's state at the end of a call.
+func (pc *pconn) settle() {
+	if pc.conn.IsClosed() {
+		pc.state.Store(stateBroken)
+		return
+	}
+	pc.state.Store(uint32(pc.conn.PgConn().TxStatus()))
+}
+
+// reusable reports whether the connection may serve another lease: open
+// and outside any transaction. One left inside a transaction is closed
+// rather than rolled back on someone else's behalf, which would hide their
+// bug; pgxpool does the same.
+func (pc *pconn) reusable() bool { return pc.state.Load() == 'I' }
+
+// inTx reports whether the connection is inside a transaction, failed or not.
+func (pc *pconn) inTx() bool {
+	st := pc.state.Load()
+	return st == 'T' || st == 'E'
+}
+
+// acquire leases a connection of pt: an idle one that passes its health
+// check, or a new one. scoped marks the Conn of a With scope.
+func (pt *Partition) acquire(ctx context.Context, scoped bool) (*Conn, error) {
+	if pt.err != nil {
+		return nil, pt.err
+	}
+	p := pt.pool
+	if f := p.faults.Load(); f != nil {
+		if err := (*f).Acquire(ctx, pt.cfg.Name); err != nil {
+			return nil, err
+		}
+	}
+	var buf [engine.MaxStack]uintptr
+	var pcs []uintptr
+	if p.depth > 0 {
+		// Frames inside this package are trimmed when the stack is
+		// formatted, so one skip count serves every entry point.
+		pcs = buf[:runtime.Callers(2, buf[:p.depth])]
+	}
+	for {
+		g, reason, waited := p.eng.Acquire(ctx, pt.idx, pcs)
+		if reason != engine.ReasonNone {
+			return nil, pt.refused(ctx, reason, waited)
+		}
+		s := g.Slot
+		if s == nil {
+			var err error
+			var opening time.Duration
+			if s, opening, err = pt.open(ctx, g.Evict, pcs); err != nil {
+				return nil, err
+			}
+			waited += opening
+		} else if !pt.healthy(ctx, s) {
+			p.end(s, s.Gen(), engine.Discard, 0, 0)
+			continue
+		}
+		pt.waitTime.observe(waited)
+		c := &Conn{slot: s, gen: s.Gen(), part: pt, scoped: scoped}
+		if p.track {
+			setFinalizer(c)
+		}
+		return c, nil
+	}
+}
+
+// open opens a connection for a grant that came without one, first closing
+// the idle connection of another partition it evicts, if any.
+func (pt *Partition) open(ctx context.Context, evict *engine.Slot[*pconn], pcs []uintptr) (*engine.Slot[*pconn], time.Duration, error) {
+	p := pt.pool
+	start := time.Now()
+	if evict != nil {
+		// The evicted connection's place under MaxConns passes to the new
+		// one, so it is closed here rather than given back.
+		closeConn(evict.Res)
+	}
+	pc, err := pt.connect(ctx)
+	took := time.Since(start)
+	if err != nil {
+		p.eng.OpenFailed(pt.idx)
+		return nil, took, fmt.Errorf("poolguard: open a connection for partition %q: %w", pt.cfg.Name, err)
+	}
+	return p.eng.Opened(pt.idx, pc, p.expiry(), pcs), took, nil
+}
+
+// connect opens a physical connection with the partition's settings.
+func (pt *Partition) connect(ctx context.Context) (*pconn, error) {
+	start := time.Now()
+	conn, err := pgx.ConnectConfig(ctx, pt.connConfig)
+	if err != nil {
+		return nil, err
+	}
+	pt.openTime.observe(time.Since(start))
+	if ac := pt.pool.cfg.AfterConnect; ac != nil {
+		if err := ac(ctx, conn); err != nil {
+			_ = conn.Close(ctx)
+			return nil, fmt.Errorf("AfterConnect: %w", err)
+		}
+	}
+	pc := &pconn{conn: conn, pid: conn.PgConn().PID()}
+	pc.settle()
+	return pc, nil
+}
+
+func (pt *Partition) connectTimeout() time.Duration {
+	if d := pt.connConfig.ConnectTimeout; d > 0 {
+		return d
+	}
+	return 10 * time.Second
+}
+
+// healthy checks a connection taken from the idle list before it is
+// handed out.
+func (pt *Partition) healthy(ctx context.Context, s *engine.Slot[*pconn]) bool {
+	pc := s.Res
+	if pc.conn.IsClosed() {
+		return false
+	}
+	// The lease's start time serves as now: one clock read less on the hot
+	// path.
+	if d := pt.pool.cfg.PingAfterIdle; d > 0 && s.Acquired().Sub(s.IdleSince()) > d {
+		return pc.conn.Ping(ctx) == nil
+	}
+	return true
+}
+
+// end ends the lease gen of s: the one place where a lease ends, whoever
+// ends it (its holder, a revocation, the garbage collector's proof of a
+// leak, Close, a failed health check). The engine decides, in one step,
+// whether this call ends the lease and what becomes of the connection;
+// end then does the rest outside the engine's lock: it records the hold
+// time, counts and reports a lease taken back (why and kind, when not
+// zero) or a suspect released after all, and closes the connection or
+// interrupts the call in flight on it. It reports whether it ended the
+// lease, and never blocks: the finalizer goroutine calls it.
+func (p *Pool) end(s *engine.Slot[*pconn], gen uint64, how engine.How, why ReclaimReason, kind LeakKind) bool {
+	en := p.eng.End(s, gen, how, s.Res.reusable())
+	if !en.Ended {
+		return false
+	}
+	pt := p.parts[en.Lease.Part]
+	if how != engine.Discard {
+		pt.useTime.observe(en.Held)
+	}
+	switch {
+	case en.Taken:
+		if why != 0 {
+			pt.reclaims[why].Add(1)
+		}
+		if kind != 0 {
+			p.report(kind, en.Lease)
+		}
+	case en.Lease.Suspected:
+		p.report(LeakSuspectReturned, en.Lease)
+	}
+	switch en.Action {
+	case engine.Close:
+		p.destroy(s)
+	case engine.Interrupt:
+		p.interrupt(s)
+	}
+	return true
+}
+
+// destroy closes a slot's connection in the background and then gives its
+// place under MaxConns back.
+func (p *Pool) destroy(s *engine.Slot[*pconn]) {
+	p.spawn(func() {
+		closeConn(s.Res)
+		p.eng.Closed(s)
+	})
+}
+
+// interrupt stops the call in flight on a revoked lease: it asks
+// PostgreSQL to cancel the query, so the backend stops, then closes the
+// socket under the holder, whose call fails at once, and gives the place
+// back. The holder's Exit closes what is left on the client side.
+func (p *Pool) interrupt(s *engine.Slot[*pconn]) {
+	p.spawn(func() {
+		pg := s.Res.conn.PgConn()
+		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+		_ = pg.CancelRequest(ctx)
+		cancel()
+		_ = pg.Conn().Close()
+		p.eng.Closed(s)
+	})
+}
+
+// closeConn closes a physical connection, within a bounded time.
+func closeConn(pc *pconn) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeConnTimeout)
+	defer cancel()
+	_ = pc.conn.Close(ctx)
+}
+
+// spawn runs f in a goroutine that Close waits for.
+func (p *Pool) spawn(f func()) {
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		f()
+	}()
+}
+
+const (
+	closeConnTimeout = 2 * time.Second
+	cancelTimeout    = 5 * time.Second
+)
+
+// setFinalizer arms the proof of leak by garbage collection. A finalizer
+// rather than runtime.AddCleanup: see docs/architecture.md.
+func setFinalizer(c *Conn) { runtime.SetFinalizer(c, (*Conn).finalize) }
+
+// finalize runs when a Conn became unreachable. A lease still open then can
+// never be released by anyone: the leak is proven, and the lease ends as
+// abandoned. The one finalizer goroutine of the program runs every
+// finalizer, so it only checks the lease and hands the rest over.
+func (c *Conn) finalize() {
+	s, gen, p := c.slot, c.gen, c.part.pool
+	if !s.Held(gen) {
+		return
+	}
+	p.spawn(func() { p.end(s, gen, engine.Abandon, ReclaimLeak, LeakUnreachable) })
+}
