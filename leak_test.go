@@ -55,8 +55,8 @@ func TestOutageLeakReportedAndReclaimed(t *testing.T) {
 	}
 
 	runtime.GC()
-	eventually(t, "both leaks are proven", func() bool { return len(ev.of(poolguard.LeakUnreachable)) == 2 })
-	for _, e := range ev.of(poolguard.LeakUnreachable) {
+	eventually(t, "both leaks are proven", func() bool { return len(ev.Of(poolguard.LeakUnreachable)) == 2 })
+	for _, e := range ev.Of(poolguard.LeakUnreachable) {
 		want := fmt.Sprintf("leak_test.go:%d", acquireLine)
 		if !strings.HasSuffix(e.CallSite, want) || e.Partition != "sync" || !strings.HasSuffix(e.Function, ".syncUserData") {
 			t.Errorf("leak event names %s in %s on %q, want %s in syncUserData on \"sync\"", e.CallSite, e.Function, e.Partition, want)
@@ -90,7 +90,7 @@ func TestGCProvenLeakDestroysConnection(t *testing.T) {
 		t.Fatalf("Leases = %+v, want one held by leakOne on backend %d", ls, pid)
 	}
 	runtime.GC()
-	eventually(t, "the leak is proven", func() bool { return len(ev.of(poolguard.LeakUnreachable)) == 1 })
+	eventually(t, "the leak is proven", func() bool { return len(ev.Of(poolguard.LeakUnreachable)) == 1 })
 	// The leaked connection is destroyed, never reused: its backend exits.
 	eventually(t, "the leaked backend exits", func() bool { return !backendAlive(t, pid) })
 	fullSize(t, p)
@@ -103,9 +103,9 @@ func TestSuspectWarnedOnceThenReturned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the lease is suspected", func() bool { return len(ev.of(poolguard.LeakSuspected)) == 1 })
+	eventually(t, "the lease is suspected", func() bool { return len(ev.Of(poolguard.LeakSuspected)) == 1 })
 	time.Sleep(100 * time.Millisecond) // several more scans: still one warning
-	if n := len(ev.of(poolguard.LeakSuspected)); n != 1 {
+	if n := len(ev.Of(poolguard.LeakSuspected)); n != 1 {
 		t.Fatalf("suspect reported %d times, want once", n)
 	}
 	if ls := p.Leases(); !ls[0].Suspected {
@@ -115,11 +115,11 @@ func TestSuspectWarnedOnceThenReturned(t *testing.T) {
 		t.Errorf("Stats counts %d suspected leases held, want 1", n)
 	}
 	c.Release()
-	eventually(t, "the return is noted", func() bool { return len(ev.of(poolguard.LeakSuspectReturned)) == 1 })
+	eventually(t, "the return is noted", func() bool { return len(ev.Of(poolguard.LeakSuspectReturned)) == 1 })
 	if n := p.Stats().Total().Suspected; n != 0 {
 		t.Errorf("Stats counts %d suspected leases after the release, want 0", n)
 	}
-	if e := ev.of(poolguard.LeakSuspected)[0]; !strings.Contains(e.CallSite, "leak_test.go:") {
+	if e := ev.Of(poolguard.LeakSuspected)[0]; !strings.Contains(e.CallSite, "leak_test.go:") {
 		t.Errorf("suspect call site = %q", e.CallSite)
 	}
 }
@@ -134,7 +134,7 @@ func TestSuspectNotRaisedWhileQueryInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(ev.of(poolguard.LeakSuspected)); n != 0 {
+	if n := len(ev.Of(poolguard.LeakSuspected)); n != 0 {
 		t.Fatalf("a lease busy in a query was suspected %d times", n)
 	}
 }
@@ -152,7 +152,7 @@ func TestMaxHoldRevokesIdleLease(t *testing.T) {
 		t.Fatalf("Exec after revocation: %v, want ErrLeaseRevoked", err)
 	}
 	eventually(t, "the backend exits", func() bool { return !backendAlive(t, pid) })
-	if len(ev.of(poolguard.LeakMaxHold)) != 1 {
+	if len(ev.Of(poolguard.LeakMaxHold)) != 1 {
 		t.Error("no max_hold event")
 	}
 	c.Release() // harmless after revocation
@@ -202,8 +202,8 @@ func TestScopeEscape(t *testing.T) {
 	if _, err := escaped.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrReleased) {
 		t.Fatalf("use after With: %v, want ErrReleased", err)
 	}
-	eventually(t, "the escape is reported", func() bool { return len(ev.of(poolguard.LeakScopeEscaped)) == 1 })
-	if e := ev.of(poolguard.LeakScopeEscaped)[0]; !strings.HasSuffix(e.CallSite, fmt.Sprintf("leak_test.go:%d", useLine+1)) || e.Age != 0 {
+	eventually(t, "the escape is reported", func() bool { return len(ev.Of(poolguard.LeakScopeEscaped)) == 1 })
+	if e := ev.Of(poolguard.LeakScopeEscaped)[0]; !strings.HasSuffix(e.CallSite, fmt.Sprintf("leak_test.go:%d", useLine+1)) || e.Age != 0 {
 		t.Errorf("escape reported at %s, age %v; want the use at line %d, no age", e.CallSite, e.Age, useLine+1)
 	}
 	other.Release()
@@ -231,24 +231,13 @@ func TestScopeEscape(t *testing.T) {
 	if !errors.Is(inflight, poolguard.ErrLeaseRevoked) {
 		t.Fatalf("query that outlived its scope: %v, want ErrLeaseRevoked", inflight)
 	}
-	eventually(t, "the second escape is reported", func() bool { return len(ev.of(poolguard.LeakScopeEscaped)) == 2 })
+	eventually(t, "the second escape is reported", func() bool { return len(ev.Of(poolguard.LeakScopeEscaped)) == 2 })
 	fullSize(t, p)
 }
 
 func TestCloseWithLeakedLeasesIsBounded(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
-	ev := &events{}
-	cfg, err := poolguard.ParseConfig(server.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.CloseTimeout = 100 * time.Millisecond
-	cfg.OnLeak = ev.add
-	cfg.Logger = discardLogger()
-	p, err := poolguard.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ev := newPool(t, nil, nil)
 	c, err := p.Acquire(ctx) //leakcheck:ignore held on purpose, for Close to reclaim
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +249,7 @@ func TestCloseWithLeakedLeasesIsBounded(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Close blocked on a leaked lease")
 	}
-	if got := ev.of(poolguard.LeakOpenAtClose); len(got) != 1 || !strings.Contains(got[0].CallSite, "leak_test.go:") {
+	if got := ev.Of(poolguard.LeakOpenAtClose); len(got) != 1 || !strings.Contains(got[0].CallSite, "leak_test.go:") {
 		t.Fatalf("open-at-close events = %+v, want one naming this file", got)
 	}
 	if _, err := c.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrLeaseRevoked) {

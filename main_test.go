@@ -2,77 +2,34 @@ package poolguard_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.uber.org/goleak"
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
-// server is shared by the tests that do not stop or restart it.
-var server *pgtemp.Server
+func TestMain(m *testing.M) { pooltest.VerifyTestMain(m) }
 
-func TestMain(m *testing.M) {
-	os.Exit(pgtemp.Main(m, pgtemp.Options{Settings: map[string]string{"max_connections": "200"}}, func(s *pgtemp.Server) { server = s },
-		func() error { return goleak.Find() }))
-}
-
-// events collects the leak events of a pool.
-type events struct {
-	mu  sync.Mutex
-	evs []poolguard.LeakEvent
-}
-
-func (e *events) add(ev poolguard.LeakEvent) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.evs = append(e.evs, ev)
-}
-
-// of returns the events of kind k.
-func (e *events) of(k poolguard.LeakKind) []poolguard.LeakEvent {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []poolguard.LeakEvent
-	for _, ev := range e.evs {
-		if ev.Kind == k {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-// newPool returns a pool on srv (the shared server if nil), configured by
-// opt, closed at the end of the test, and the events it reports.
-func newPool(t *testing.T, srv *pgtemp.Server, opt func(*poolguard.Config)) (*poolguard.Pool, *events) {
+// newPool returns a pool for the test, configured by opt, and the recorder
+// of its leak events. The tests of this package leak on purpose, so only a
+// lease still held at the end fails them. srv, if not nil, is a server the
+// test started for itself, to stop or restart it.
+func newPool(t *testing.T, srv *pgtemp.Server, opt func(*poolguard.Config)) (*poolguard.Pool, *pooltest.Recorder) {
 	t.Helper()
-	if srv == nil {
-		srv = server
+	ev := &pooltest.Recorder{}
+	opts := []pooltest.Option{pooltest.Events(ev), pooltest.ExpectLeaks()}
+	if srv != nil {
+		opts = append(opts, pooltest.OnServer(srv), pooltest.NoServerCheck())
 	}
-	cfg, err := poolguard.ParseConfig(srv.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 4
-	ev := &events{}
-	cfg.OnLeak = ev.add
-	cfg.Logger = discardLogger()
 	if opt != nil {
-		opt(cfg)
+		opts = append(opts, pooltest.Configure(opt))
 	}
-	p, err := poolguard.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p, ev
+	return pooltest.New(t, opts...), ev
 }
 
 // eventually polls cond until it holds (see wait.Until).
@@ -106,10 +63,8 @@ func count(t *testing.T, srv *pgtemp.Server, sql string, args ...any) int {
 // backendAlive reports whether pid is a backend of the shared server.
 func backendAlive(t *testing.T, pid uint32) bool {
 	t.Helper()
-	return count(t, server, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pid)) > 0
+	return count(t, pooltest.Server(t), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pid)) > 0
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // fullSize checks that every one of the pool's connections can be acquired
 // at once: no slot was lost.

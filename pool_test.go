@@ -12,6 +12,7 @@ import (
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/pgtemp"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
 // hold acquires n connections from pt and returns a function releasing them.
@@ -226,7 +227,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := poolguard.ParseConfig(server.DSN())
+			cfg, err := poolguard.ParseConfig(pooltest.Server(t).DSN())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -327,7 +328,7 @@ func TestWithPanicReleases(t *testing.T) {
 		}()
 	}
 	fullSize(t, p)
-	if n := len(ev.of(poolguard.LeakScopeEscaped)); n != 0 {
+	if n := len(ev.Of(poolguard.LeakScopeEscaped)); n != 0 {
 		t.Fatalf("a panic was reported as %d escapes", n)
 	}
 }
@@ -426,7 +427,7 @@ func TestTerminatedBackends(t *testing.T) {
 	}
 	pid := c.PID()
 	c.Release()
-	if err := server.Terminate(ctx, pid); err != nil {
+	if err := pooltest.Server(t).Terminate(ctx, pid); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
@@ -442,9 +443,9 @@ func TestTerminatedBackends(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { _, err := c.Exec(ctx, "SELECT pg_sleep(30)"); errc <- err }()
 	eventually(t, "the query runs", func() bool {
-		return count(t, server, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", int64(c.PID())) == 1
+		return count(t, pooltest.Server(t), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", int64(c.PID())) == 1
 	})
-	if err := server.Terminate(ctx, c.PID()); err != nil {
+	if err := pooltest.Server(t).Terminate(ctx, c.PID()); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-errc; err == nil {

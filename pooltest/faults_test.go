@@ -250,7 +250,7 @@ func TestFillQueueUnknownPartition(t *testing.T) {
 	ft := newFakeT(t)
 	ft.run(func() { pooltest.FillQueue(ft, pool, "sync") })
 	ft.finish()
-	mustContain(t, "failure", ft.report(), `the pool has no partition "sync"; it has "default"`)
+	mustContain(t, "failure", ft.report(), `no partition named "sync": the pool has "default"`)
 }
 
 // waitGone waits until the server no longer lists backend pid, which it

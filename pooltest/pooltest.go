@@ -27,6 +27,11 @@ import (
 // hundreds of milliseconds more per test.
 func FreshDatabase() Option { return func(o *options) { o.freshDB = true } }
 
+// OnServer has New put the pool on srv, a server the test started for
+// itself (with pgtemp.New, to stop or restart it), on its default
+// database: the test owns the server, so no schema is made for it.
+func OnServer(srv *pgtemp.Server) Option { return func(o *options) { o.server = srv } }
+
 // WithFaults injects faults into the pool that New returns, as Inject does.
 func WithFaults(faults ...Fault) Option {
 	return func(o *options) { o.faults = append(o.faults, faults...) }
@@ -59,15 +64,16 @@ func Configure(fn func(*poolguard.Config)) Option {
 func New(t testing.TB, opts ...Option) *poolguard.Pool {
 	t.Helper()
 	o := buildOptions(opts)
-	srv, err := sharedServer()
-	if err != nil {
-		t.Fatalf("pooltest: start a PostgreSQL server: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	dsn, schema, err := isolate(ctx, t, srv, o.freshDB)
-	if err != nil {
-		t.Fatalf("pooltest: %v", err)
+	var dsn, schema string
+	if o.server != nil {
+		dsn = o.server.DSN()
+	} else {
+		var err error
+		if dsn, schema, err = isolate(ctx, t, Server(t), o.freshDB); err != nil {
+			t.Fatalf("pooltest: %v", err)
+		}
 	}
 	cfg, err := poolguard.ParseConfig(dsn)
 	if err != nil {
@@ -198,6 +204,19 @@ var shared struct {
 	admin *pgx.Conn // for adminExec
 }
 
+// Server returns the throw-away server that New puts pools on, starting it
+// on first use, for what a test checks on the server itself (for example
+// pg_stat_activity). Its DSN names the database that holds the tests'
+// schemas.
+func Server(t testing.TB) *pgtemp.Server {
+	t.Helper()
+	srv, err := sharedServer()
+	if err != nil {
+		t.Fatalf("pooltest: start a PostgreSQL server: %v", err)
+	}
+	return srv
+}
+
 func sharedServer() (*pgtemp.Server, error) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
@@ -287,16 +306,9 @@ func FillQueue(t testing.TB, pool *poolguard.Pool, partition string) (drain func
 	if pool == nil {
 		t.Fatal("pooltest: FillQueue: the pool is nil")
 	}
-	var pt *poolguard.Partition
-	var names []string
-	for _, p := range pool.Partitions() {
-		names = append(names, fmt.Sprintf("%q", p.Name()))
-		if p.Name() == partition {
-			pt = p
-		}
-	}
-	if pt == nil {
-		t.Fatalf("pooltest: FillQueue: the pool has no partition %q; it has %s", partition, strings.Join(names, ", "))
+	pt := pool.Partition(partition)
+	if err := pt.Err(); err != nil {
+		t.Fatalf("pooltest: FillQueue: %v", err)
 	}
 	st := track(pool)
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), bypass{}, true))

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
 // BenchmarkCollect measures one scrape's collection of a pool of 100,
@@ -17,7 +18,7 @@ import (
 func BenchmarkCollect(b *testing.B) {
 	for _, leases := range []int{0, 100} {
 		b.Run(fmt.Sprintf("leases=%d", leases), func(b *testing.B) {
-			p := newPool(b, func(cfg *poolguard.Config) { cfg.MaxConns = 100 })
+			p := pooltest.New(b, pooltest.Configure(func(cfg *poolguard.Config) { cfg.MaxConns = 100 }))
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			for range leases {
@@ -54,7 +55,7 @@ func BenchmarkAcquireDuringCollect(b *testing.B) {
 			name = "collecting"
 		}
 		b.Run(name, func(b *testing.B) {
-			p := newPool(b, nil)
+			p := pooltest.New(b)
 			c := newCollector(b, p)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()

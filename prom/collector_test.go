@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/pooltest"
 	"github.com/poolguard/poolguard/prom"
 )
 
@@ -26,7 +27,7 @@ func partitioned(cfg *poolguard.Config) {
 }
 
 func TestLint(t *testing.T) {
-	p := newPool(t, partitioned)
+	p := pooltest.New(t, pooltest.Configure(partitioned))
 	c := newCollector(t, p)
 	if err := p.With(ctxTimeout(t, 30*time.Second), func(*poolguard.Conn) error { return nil }); err != nil {
 		t.Fatal(err)
@@ -49,10 +50,10 @@ func TestLint(t *testing.T) {
 }
 
 func TestGauges(t *testing.T) {
-	p := newPool(t, func(cfg *poolguard.Config) {
+	p := pooltest.New(t, pooltest.Configure(func(cfg *poolguard.Config) {
 		partitioned(cfg)
 		cfg.HealthCheckPeriod = time.Hour // no upkeep during the test but the first
-	})
+	}))
 	c := newCollector(t, p, prom.WithPoolName("userapi"))
 	ctx := ctxTimeout(t, 30*time.Second)
 	idle := map[string]string{"db_client_connection_pool_name": "userapi/api", "db_client_connection_state": "idle"}
@@ -119,7 +120,7 @@ poolguard_pool_max_connections{pool="userapi"} 4
 // handle was dropped without Release (proven, reclaimed) and a lease that
 // is still held, idle, past SuspectAfter (suspected, and ageing).
 func TestLeakVisible(t *testing.T) {
-	p := newPool(t, func(cfg *poolguard.Config) { cfg.SuspectAfter = 50 * time.Millisecond })
+	p := pooltest.New(t, pooltest.ExpectLeaks(), pooltest.Configure(func(cfg *poolguard.Config) { cfg.SuspectAfter = 50 * time.Millisecond }))
 	c := newCollector(t, p)
 	ctx := ctxTimeout(t, 30*time.Second)
 	def := map[string]string{"db_client_connection_pool_name": "poolguard/default"}
@@ -175,7 +176,7 @@ func leak(t *testing.T, p *poolguard.Pool) {
 }
 
 func TestRejections(t *testing.T) {
-	p := newPool(t, func(cfg *poolguard.Config) { cfg.MaxConns = 1 })
+	p := pooltest.New(t, pooltest.Configure(func(cfg *poolguard.Config) { cfg.MaxConns = 1 }))
 	c := newCollector(t, p)
 	def := map[string]string{"db_client_connection_pool_name": "poolguard/default"}
 	reason := func(r string) map[string]string {
@@ -215,7 +216,7 @@ func TestRejections(t *testing.T) {
 }
 
 func TestHistograms(t *testing.T) {
-	p := newPool(t, nil)
+	p := pooltest.New(t)
 	c := newCollector(t, p)
 	ctx := ctxTimeout(t, 30*time.Second)
 	const n = 5
@@ -265,7 +266,7 @@ func TestHistograms(t *testing.T) {
 // still serves acquires and snapshots meanwhile: Collect holds nothing of
 // the pool's while it sends.
 func TestCollectDoesNotBlockAcquire(t *testing.T) {
-	p := newPool(t, partitioned)
+	p := pooltest.New(t, pooltest.Configure(partitioned))
 	c := newCollector(t, p)
 	ch := make(chan prometheus.Metric) // unbuffered: Collect waits for each read
 	go func() {
@@ -292,7 +293,7 @@ func TestCollectDoesNotBlockAcquire(t *testing.T) {
 }
 
 func TestNewCollectorErrors(t *testing.T) {
-	p := newPool(t, nil)
+	p := pooltest.New(t)
 	for _, tc := range []struct {
 		name string
 		pool *poolguard.Pool
@@ -313,9 +314,9 @@ func TestNewCollectorErrors(t *testing.T) {
 // TestInvalidPartitionName checks that a partition name Prometheus cannot
 // carry fails the scrape with an error rather than a panic.
 func TestInvalidPartitionName(t *testing.T) {
-	p := newPool(t, func(cfg *poolguard.Config) {
+	p := pooltest.New(t, pooltest.Configure(func(cfg *poolguard.Config) {
 		cfg.Partitions = []poolguard.PartitionConfig{{Name: "bad\xff"}}
-	})
+	}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(t, p))
 	if _, err := reg.Gather(); err == nil || !strings.Contains(err.Error(), "UTF-8") {
@@ -328,7 +329,7 @@ func TestInvalidPartitionName(t *testing.T) {
 func TestTwoPools(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	for _, name := range []string{"primary", "replica"} {
-		c := newCollector(t, newPool(t, nil), prom.WithPoolName(name))
+		c := newCollector(t, pooltest.New(t), prom.WithPoolName(name))
 		if err := prometheus.WrapRegistererWith(prometheus.Labels{"db": name}, reg).Register(c); err != nil {
 			t.Fatal(err)
 		}

@@ -13,13 +13,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/pgtemp"
 	"github.com/poolguard/poolguard/prom"
 )
 
 func ExampleNewCollector() {
 	ctx := context.Background()
-	dsn := server.DSN() // a throw-away server; a service uses its own connection string
-	cfg, err := poolguard.ParseConfig(dsn)
+	// A throw-away server; a service uses its own connection string.
+	db, err := pgtemp.Start(ctx, pgtemp.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	cfg, err := poolguard.ParseConfig(db.DSN())
 	if err != nil {
 		log.Fatal(err)
 	}

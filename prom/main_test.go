@@ -2,50 +2,19 @@ package prom_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"go.uber.org/goleak"
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/internal/wait"
-	"github.com/poolguard/poolguard/pgtemp"
+	"github.com/poolguard/poolguard/pooltest"
 	"github.com/poolguard/poolguard/prom"
 )
 
-// server is shared by all tests; max_connections is raised for the
-// benchmark's pool of 100.
-var server *pgtemp.Server
-
-func TestMain(m *testing.M) {
-	os.Exit(pgtemp.Main(m, pgtemp.Options{Settings: map[string]string{"max_connections": "150"}}, func(s *pgtemp.Server) { server = s },
-		func() error { return goleak.Find() }))
-}
-
-// newPool returns a pool on the shared server configured by opt, closed
-// at the end of the test.
-func newPool(tb testing.TB, opt func(*poolguard.Config)) *poolguard.Pool {
-	tb.Helper()
-	cfg, err := poolguard.ParseConfig(server.DSN())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.MaxConns = 4
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	if opt != nil {
-		opt(cfg)
-	}
-	p, err := poolguard.New(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(p.Close)
-	return p
-}
+func TestMain(m *testing.M) { pooltest.VerifyTestMain(m) }
 
 // newCollector returns a collector for p.
 func newCollector(tb testing.TB, p *poolguard.Pool, opts ...prom.Option) *prom.Collector {

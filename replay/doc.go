@@ -6,7 +6,7 @@
 // real query on the users table with a deadline, and a sync job that walks
 // the users and, on a corrupt one, returns early without releasing its
 // connection. The buggy code has the same shape for every pool; poolguard's
-// is the user API example's own (userapi.SyncUserBuggy), so the leak
+// is the user API example's own (users.SyncUserBuggy), so the leak
 // reports name its file:line. Each pool has a database of its own on the
 // same server, and the three run at the same time.
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard"
-	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/users"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -153,7 +153,7 @@ func (r *Run) job(ctx context.Context, t target, o Options) {
 		case err == nil:
 			r.Synced++
 			r.ClientQueries += 2
-		case errors.Is(err, userapi.ErrValidation):
+		case errors.Is(err, users.ErrValidation):
 			r.Invalid++
 			r.ClientQueries++
 		default:
@@ -231,10 +231,10 @@ func setupDB(ctx context.Context, srv *pgtemp.Server, kind string, o Options) (s
 		return "", fmt.Errorf("replay: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := userapi.Migrate(ctx, conn); err != nil {
+	if err := users.Migrate(ctx, conn); err != nil {
 		return "", err
 	}
-	return dsn, userapi.Seed(ctx, conn, o.Users, o.CorruptEvery())
+	return dsn, users.Seed(ctx, conn, o.Users, o.CorruptEvery())
 }
 
 // warm opens some connections before the replay starts, as a service

@@ -46,8 +46,8 @@ func TestReplay(t *testing.T) {
 	pg := res.Run(replay.KindPoolguard)
 	first, ok := pg.FirstLeak()
 	// The exact line is checked by the example's own tests.
-	if !ok || !strings.HasPrefix(first.CallSite, "userapi/job.go:") || first.Function != "userapi.SyncUserBuggy" {
-		t.Errorf("poolguard's first leak report %+v (found %v), want one in userapi.SyncUserBuggy", first, ok)
+	if !ok || !strings.HasPrefix(first.CallSite, "users/job.go:") || first.Function != "users.SyncUserBuggy" {
+		t.Errorf("poolguard's first leak report %+v (found %v), want one in users.SyncUserBuggy", first, ok)
 	}
 	if pg.Reclaimed == 0 || !pg.Recovered(res.Options.JobFor, res.Options.Duration) {
 		t.Errorf("poolguard: reclaimed %d, recovered %v; want connections reclaimed and recovery", pg.Reclaimed,

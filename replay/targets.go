@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/poolguard/poolguard"
-	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/users"
 )
 
 // Pool kinds, in the order the report shows them.
@@ -82,7 +82,7 @@ func (t *pgxpoolTarget) api(ctx context.Context, id int64, acquired func()) erro
 	}
 	defer conn.Release()
 	acquired()
-	_, err = userapi.ScanUser(conn.QueryRow(ctx, userapi.SelectUser, id))
+	_, err = users.ScanUser(conn.QueryRow(ctx, users.SelectUser, id))
 	return err
 }
 
@@ -91,15 +91,15 @@ func (t *pgxpoolTarget) sync(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	u, err := userapi.ScanUser(conn.QueryRow(ctx, userapi.SelectUser, id))
+	u, err := users.ScanUser(conn.QueryRow(ctx, users.SelectUser, id))
 	if err != nil {
 		conn.Release()
 		return err
 	}
-	if err := userapi.Validate(u); err != nil {
+	if err := users.Validate(u); err != nil {
 		return err // the connection is never released
 	}
-	_, err = conn.Exec(ctx, userapi.MarkSynced, id)
+	_, err = conn.Exec(ctx, users.MarkSynced, id)
 	conn.Release()
 	return err
 }
@@ -137,7 +137,7 @@ func (t *sqlTarget) api(ctx context.Context, id int64, acquired func()) error {
 	}
 	defer conn.Close()
 	acquired()
-	_, err = userapi.ScanUser(conn.QueryRowContext(ctx, userapi.SelectUser, id))
+	_, err = users.ScanUser(conn.QueryRowContext(ctx, users.SelectUser, id))
 	return err
 }
 
@@ -146,15 +146,15 @@ func (t *sqlTarget) sync(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	u, err := userapi.ScanUser(conn.QueryRowContext(ctx, userapi.SelectUser, id))
+	u, err := users.ScanUser(conn.QueryRowContext(ctx, users.SelectUser, id))
 	if err != nil {
 		conn.Close()
 		return err
 	}
-	if err := userapi.Validate(u); err != nil {
+	if err := users.Validate(u); err != nil {
 		return err // the connection is never released
 	}
-	_, err = conn.ExecContext(ctx, userapi.MarkSynced, id)
+	_, err = conn.ExecContext(ctx, users.MarkSynced, id)
 	return errors.Join(err, conn.Close())
 }
 
@@ -179,20 +179,20 @@ func newPoolguard(ctx context.Context, dsn string, size int, opts Options, onLea
 	cfg.OnLeak = onLeak
 	cfg.Logger = slog.New(slog.DiscardHandler) // events arrive through OnLeak
 	cfg.CloseTimeout = opts.MaxHold
-	if err := userapi.Configure(cfg, opts.MaxHold); err != nil {
+	if err := users.Configure(cfg, opts.MaxHold); err != nil {
 		return nil, err
 	}
 	pool, err := poolguard.New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &poolguardTarget{pool, pool.Partition(userapi.PartitionAPI), pool.Partition(userapi.PartitionSync)}, nil
+	return &poolguardTarget{pool, pool.Partition(users.PartitionAPI), pool.Partition(users.PartitionSync)}, nil
 }
 
 func (t *poolguardTarget) api(ctx context.Context, id int64, acquired func()) error {
 	return t.apiPart.With(ctx, func(c *poolguard.Conn) error {
 		acquired()
-		_, err := userapi.ScanUser(c.QueryRow(ctx, userapi.SelectUser, id))
+		_, err := users.ScanUser(c.QueryRow(ctx, users.SelectUser, id))
 		return err
 	})
 }
@@ -200,7 +200,7 @@ func (t *poolguardTarget) api(ctx context.Context, id int64, acquired func()) er
 var discard = slog.New(slog.DiscardHandler)
 
 func (t *poolguardTarget) sync(ctx context.Context, id int64) error {
-	return userapi.SyncUserBuggy(ctx, t.syncPart, discard, id)
+	return users.SyncUserBuggy(ctx, t.syncPart, discard, id)
 }
 
 func (t *poolguardTarget) usage() (int, int) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/users"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -46,10 +47,6 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer srv.Close()
-	if err := seed(ctx, srv); err != nil {
-		return err
-	}
-
 	cfg, err := poolguard.ParseConfig(srv.DSN())
 	if err != nil {
 		return err
@@ -67,10 +64,15 @@ func run(ctx context.Context) error {
 	}
 	defer pool.Close()
 	api, sync := pool.Partition("api"), pool.Partition("sync")
+	// Six users; users 2, 4 and 6 have corrupt emails.
+	if err := pool.With(ctx, func(c *poolguard.Conn) error { return users.Setup(ctx, c, 6, 2) }); err != nil {
+		return err
+	}
+	log := slog.Default()
 
 	fmt.Println("\n== the sync job, as it shipped: it returns early on a validation error")
-	for id := 1; id <= 4; id++ {
-		if err := syncUserDataBuggy(ctx, sync, id); err != nil && !errors.Is(err, errValidation) {
+	for id := range int64(4) {
+		if err := users.SyncUserBuggy(ctx, sync, log, id+1); err != nil && !errors.Is(err, users.ErrValidation) {
 			return err
 		}
 	}
@@ -78,7 +80,7 @@ func run(ctx context.Context) error {
 
 	fmt.Println("\n== the sync job is out of connections; its error names who holds them")
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	err = syncUserDataBuggy(short, sync, 5)
+	err = users.SyncUserBuggy(short, sync, log, 5)
 	cancel()
 	fmt.Println(err)
 
@@ -100,21 +102,13 @@ func run(ctx context.Context) error {
 	show(pool)
 
 	fmt.Println("\n== the fixed job (With) on the same data: nothing leaks")
-	for id := 1; id <= 6; id++ {
-		if err := syncUserData(ctx, sync, id); err != nil && !errors.Is(err, errValidation) {
+	for id := range int64(6) {
+		if err := users.SyncUser(ctx, sync, log, id+1); err != nil && !errors.Is(err, users.ErrValidation) {
 			return err
 		}
 	}
 	show(pool)
 	return nil
-}
-
-// seed creates the users table; users 2 and 4 have corrupt emails.
-func seed(ctx context.Context, srv *pgtemp.Server) error {
-	return srv.Exec(ctx, `
-		CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);
-		INSERT INTO users VALUES (1, 'ada@example.com'), (2, 'corrupt'), (3, 'bob@example.com'),
-			(4, ''), (5, 'eve@example.com'), (6, 'dan@example.com')`)
 }
 
 func show(pool *poolguard.Pool) {

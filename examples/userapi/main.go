@@ -28,6 +28,7 @@ import (
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/users"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -45,7 +46,7 @@ func run() error {
 	maxConns := flag.Int("max-conns", 100, "connections in the pool; the sync job may use a tenth")
 	maxHold := flag.Duration("sync-max-hold", time.Minute, "revoke a sync lease held longer than this (0: no limit)")
 	flag.Parse()
-	syncFn, err := userapi.ParseSyncMode(*mode)
+	syncFn, err := users.ParseSyncMode(*mode)
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func run() error {
 	}
 	cfg.MaxConns = *maxConns
 	cfg.Logger = log
-	if err := userapi.Configure(cfg, *maxHold); err != nil {
+	if err := users.Configure(cfg, *maxHold); err != nil {
 		return err
 	}
 	pool, err := poolguard.New(ctx, cfg)
@@ -96,13 +97,13 @@ func run() error {
 // setup migrates the schema and, on a throw-away server, adds demo users.
 func setup(ctx context.Context, pool *poolguard.Pool, seed bool) error {
 	return pool.With(ctx, func(c *poolguard.Conn) error {
-		if err := userapi.Migrate(ctx, c); err != nil {
+		if err := users.Migrate(ctx, c); err != nil {
 			return err
 		}
 		if !seed {
 			return nil
 		}
-		return userapi.Seed(ctx, c, 100, 10)
+		return users.Seed(ctx, c, 100, 10)
 	})
 }
 

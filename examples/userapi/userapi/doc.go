@@ -3,9 +3,8 @@
 // into two partitions, "api" (with a guarantee) and "sync" (with a small
 // maximum and a hard lease limit).
 //
-// It provides the schema ([Migrate], [Seed]), the queries ([Store]), the
-// HTTP handlers ([Handler]), the sync job ([Job]) in two versions, the
-// outage's bug ported to Go ([SyncUserBuggy]) and its fix ([SyncUser]),
-// and the service's life cycle ([Run]). The command in the parent
-// directory runs it; poolguard's replay drives the same code.
+// It provides the HTTP handlers ([Handler]) and the service's life cycle
+// ([Run]); the schema, the queries and the sync job, in the outage's buggy
+// version and its fix, are the workload that poolguard's replay runs too.
+// The command in the parent directory runs it.
 package userapi

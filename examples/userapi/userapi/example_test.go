@@ -10,6 +10,7 @@ import (
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/users"
 )
 
 // The service's main: a pool of 100 split into "api" (guaranteed 90) and
@@ -23,21 +24,21 @@ func ExampleRun() {
 		log.Fatal(err)
 	}
 	cfg.MaxConns = 100
-	if err := userapi.Configure(cfg, time.Minute); err != nil {
+	if err := users.Configure(cfg, time.Minute); err != nil {
 		log.Fatal(err)
 	}
 	pool, err := poolguard.New(ctx, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := pool.With(ctx, func(c *poolguard.Conn) error { return userapi.Migrate(ctx, c) }); err != nil {
+	if err := pool.With(ctx, func(c *poolguard.Conn) error { return users.Migrate(ctx, c) }); err != nil {
 		log.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:8080")
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := userapi.Run(ctx, ln, pool, userapi.RunOptions{Sync: userapi.SyncUser}); err != nil {
+	if err := userapi.Run(ctx, ln, pool, userapi.RunOptions{Sync: users.SyncUser}); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/users"
 )
 
 // HandlerOptions configure Handler.
@@ -38,7 +39,7 @@ type HandlerOptions struct {
 //	GET  /debug/pool               the pool's partitions and leases as JSON
 //	GET  /metrics                  opts.Metrics, when set
 func Handler(pool *poolguard.Pool, opts HandlerOptions) http.Handler {
-	h := &handler{pool: pool, store: NewStore(pool), opts: opts}
+	h := &handler{pool: pool, store: users.NewStore(pool), opts: opts}
 	if h.opts.RequestTimeout == 0 {
 		h.opts.RequestTimeout = 5 * time.Second
 	}
@@ -60,7 +61,7 @@ func Handler(pool *poolguard.Pool, opts HandlerOptions) http.Handler {
 
 type handler struct {
 	pool  *poolguard.Pool
-	store *Store
+	store *users.Store
 	opts  HandlerOptions
 }
 
@@ -80,15 +81,15 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := h.ctx(r)
 	defer cancel()
-	users, err := h.store.List(ctx, after, int(limit))
+	page, err := h.store.List(ctx, after, int(limit))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if users == nil {
-		users = []User{} // an empty page is [], not null
+	if page == nil {
+		page = []users.User{} // an empty page is [], not null
 	}
-	writeJSON(w, http.StatusOK, users)
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +98,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.respond(w, r, http.StatusOK, func(ctx context.Context) (User, error) { return h.store.Get(ctx, id) })
+	h.respond(w, r, http.StatusOK, func(ctx context.Context) (users.User, error) { return h.store.Get(ctx, id) })
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
@@ -106,12 +107,12 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.respond(w, r, http.StatusCreated, func(ctx context.Context) (User, error) { return h.store.Create(ctx, in) })
+	h.respond(w, r, http.StatusCreated, func(ctx context.Context) (users.User, error) { return h.store.Create(ctx, in) })
 }
 
 func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
-	var in User
+	var in users.User
 	if err == nil {
 		in, err = decodeUser(r)
 	}
@@ -119,12 +120,12 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.respond(w, r, http.StatusOK, func(ctx context.Context) (User, error) { return h.store.Update(ctx, id, in) })
+	h.respond(w, r, http.StatusOK, func(ctx context.Context) (users.User, error) { return h.store.Update(ctx, id, in) })
 }
 
 // respond runs fn with the request's bounded context and writes the user
 // it returns with code, or its error.
-func (h *handler) respond(w http.ResponseWriter, r *http.Request, code int, fn func(context.Context) (User, error)) {
+func (h *handler) respond(w http.ResponseWriter, r *http.Request, code int, fn func(context.Context) (users.User, error)) {
 	ctx, cancel := h.ctx(r)
 	defer cancel()
 	u, err := fn(ctx)
@@ -139,7 +140,7 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, code int, fn f
 // are queueing, or every connection it may hold is in use. The database
 // itself is not queried, so the check costs no connection.
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	st := h.pool.Partition(PartitionAPI).Stats()
+	st := h.pool.Partition(users.PartitionAPI).Stats()
 	body := map[string]any{"status": "ok", "in_use": st.InUse, "max": st.Max, "waiting": st.Waiting}
 	code := http.StatusOK
 	switch {
@@ -165,9 +166,9 @@ var errBadRequest = errors.New("bad request")
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := http.StatusInternalServerError, "internal error"
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, ErrValidation):
+	case errors.Is(err, errBadRequest), errors.Is(err, users.ErrValidation):
 		code, msg = http.StatusBadRequest, err.Error()
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, users.ErrNotFound):
 		code, msg = http.StatusNotFound, err.Error()
 	case errors.As(err, new(*poolguard.AcquireError)):
 		// No connection within the request's deadline: tell the client
@@ -208,12 +209,12 @@ func queryInt(r *http.Request, name string, def int64) (int64, error) {
 }
 
 // decodeUser reads a JSON user from the request body (at most 64 KiB).
-func decodeUser(r *http.Request) (User, error) {
-	var u User
+func decodeUser(r *http.Request) (users.User, error) {
+	var u users.User
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&u); err != nil {
-		return User{}, fmt.Errorf(`%w: body must be a JSON object {"email": ..., "name": ...}: %v`, errBadRequest, err)
+		return users.User{}, fmt.Errorf(`%w: body must be a JSON object {"email": ..., "name": ...}: %v`, errBadRequest, err)
 	}
 	return u, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/users"
 )
 
 // do sends a request to srv and decodes the JSON reply into out.
@@ -40,22 +41,22 @@ func do(t *testing.T, srv *httptest.Server, method, path, body string, out any) 
 }
 
 func TestHandlers(t *testing.T) {
-	pool, _ := newPool(t, newDB(t, 3, 0), 4)
+	pool, _ := newPool(t, 3, 0, 4)
 	srv := httptest.NewServer(userapi.Handler(pool, userapi.HandlerOptions{}))
 	defer srv.Close()
 
-	var users []userapi.User
-	if code := do(t, srv, "GET", "/users?limit=2", "", &users); code != 200 || len(users) != 2 || users[0].ID != 1 {
-		t.Fatalf("GET /users?limit=2: %d %+v", code, users)
+	var page []users.User
+	if code := do(t, srv, "GET", "/users?limit=2", "", &page); code != 200 || len(page) != 2 || page[0].ID != 1 {
+		t.Fatalf("GET /users?limit=2: %d %+v", code, page)
 	}
-	if code := do(t, srv, "GET", "/users?after=2", "", &users); code != 200 || len(users) != 1 || users[0].ID != 3 {
-		t.Fatalf("GET /users?after=2: %d %+v", code, users)
+	if code := do(t, srv, "GET", "/users?after=2", "", &page); code != 200 || len(page) != 1 || page[0].ID != 3 {
+		t.Fatalf("GET /users?after=2: %d %+v", code, page)
 	}
-	if code := do(t, srv, "GET", "/users?after=99", "", &users); code != 200 || users == nil || len(users) != 0 {
-		t.Fatalf("GET /users?after=99: %d %+v, want an empty list", code, users)
+	if code := do(t, srv, "GET", "/users?after=99", "", &page); code != 200 || page == nil || len(page) != 0 {
+		t.Fatalf("GET /users?after=99: %d %+v, want an empty list", code, page)
 	}
 
-	var u userapi.User
+	var u users.User
 	if code := do(t, srv, "POST", "/users", `{"email":"ada@example.com","name":"Ada"}`, &u); code != 201 || u.ID != 4 || u.Name != "Ada" {
 		t.Fatalf("POST /users: %d %+v", code, u)
 	}
@@ -89,7 +90,7 @@ func TestHandlers(t *testing.T) {
 }
 
 func TestHealthzDegraded(t *testing.T) {
-	pool, _ := newPool(t, newDB(t, 1, 0), 4)
+	pool, _ := newPool(t, 1, 0, 4)
 	srv := httptest.NewServer(userapi.Handler(pool, userapi.HandlerOptions{}))
 	defer srv.Close()
 
@@ -97,7 +98,7 @@ func TestHealthzDegraded(t *testing.T) {
 	if code := do(t, srv, "GET", "/healthz", "", &h); code != 200 || h.Status != "ok" {
 		t.Fatalf("idle pool: /healthz %d %+v", code, h)
 	}
-	api := pool.Partition(userapi.PartitionAPI)
+	api := pool.Partition(users.PartitionAPI)
 	for range api.Stats().Max {
 		c, err := api.Acquire(t.Context())
 		if err != nil {
@@ -119,10 +120,10 @@ func TestHealthzDegraded(t *testing.T) {
 }
 
 func TestDebugPool(t *testing.T) {
-	pool, _ := newPool(t, newDB(t, 1, 0), 4)
+	pool, _ := newPool(t, 1, 0, 4)
 	srv := httptest.NewServer(userapi.Handler(pool, userapi.HandlerOptions{}))
 	defer srv.Close()
-	c, err := pool.Partition(userapi.PartitionSync).Acquire(t.Context())
+	c, err := pool.Partition(users.PartitionSync).Acquire(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestDebugPool(t *testing.T) {
 }
 
 func TestMetricsHook(t *testing.T) {
-	pool, _ := newPool(t, newDB(t, 1, 0), 4)
+	pool, _ := newPool(t, 1, 0, 4)
 	for _, tc := range []struct {
 		metrics http.Handler
 		code    int

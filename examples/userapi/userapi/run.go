@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/users"
 )
 
 // RunOptions configure Run.
 type RunOptions struct {
 	// Sync is the sync job's function; nil runs no job.
-	Sync SyncFunc
+	Sync users.SyncFunc
 	// SyncEvery is the time between two passes of the job. Zero means a
 	// minute.
 	SyncEvery time.Duration
@@ -55,7 +56,7 @@ func Run(ctx context.Context, ln net.Listener, pool *poolguard.Pool, opts RunOpt
 	defer stopJob()
 	var job sync.WaitGroup
 	if opts.Sync != nil {
-		j := &Job{DB: pool.Partition(PartitionSync), Sync: opts.Sync, Logger: log, Pause: opts.SyncPause}
+		j := &users.Job{DB: pool.Partition(users.PartitionSync), Sync: opts.Sync, Logger: log, Pause: opts.SyncPause}
 		job.Go(func() { j.Run(jobCtx, opts.SyncEvery) }) //nolint:errcheck // Run returns nil when ctx ends
 	}
 

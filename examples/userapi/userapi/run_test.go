@@ -11,14 +11,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/users"
 )
 
 // TestShutdownInFlight checks that a shutdown lets the requests in flight
 // finish, stops the job, and closes the pool. The requests are held in
 // flight by a lock on the users table, so no timing is involved.
 func TestShutdownInFlight(t *testing.T) {
-	dsn := newDB(t, 3, 0)
-	pool, ev := newPool(t, dsn, 10)
+	pool, ev := newPool(t, 3, 0, 10)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func TestShutdownInFlight(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- userapi.Run(ctx, ln, pool, userapi.RunOptions{
-			Sync: userapi.SyncUser, Logger: slog.New(slog.DiscardHandler),
+			Sync: users.SyncUser, Logger: slog.New(slog.DiscardHandler),
 			// Long enough that a loaded machine cannot time the held
 			// requests out before the shutdown starts.
 			Handler:         userapi.HandlerOptions{RequestTimeout: time.Minute},
@@ -36,7 +36,7 @@ func TestShutdownInFlight(t *testing.T) {
 		})
 	}()
 
-	locker, err := pgx.Connect(t.Context(), dsn)
+	locker, err := pgx.ConnectConfig(t.Context(), pool.Config().ConnConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestShutdownInFlight(t *testing.T) {
 		var waiting int
 		// Not on locker: pg_stat_activity is a snapshot per transaction.
 		err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND query = $1`, userapi.SelectUser).Scan(&waiting)
+			WHERE wait_event_type = 'Lock' AND query = $1`, users.SelectUser).Scan(&waiting)
 		return err == nil && waiting == n
 	})
 
@@ -93,7 +93,7 @@ func TestShutdownInFlight(t *testing.T) {
 	if _, err := pool.Exec(t.Context(), "SELECT 1"); err == nil {
 		t.Fatal("the pool still serves after Run returned")
 	}
-	if len(ev.all()) != 0 {
-		t.Fatalf("leaks at shutdown: %v", ev.all())
+	if len(ev.Events()) != 0 {
+		t.Fatalf("leaks at shutdown: %v", ev.Events())
 	}
 }

@@ -1,4 +1,4 @@
-package userapi
+package users
 
 import (
 	"context"
@@ -49,14 +49,14 @@ func Migrate(ctx context.Context, db Beginner) error {
 			applied_at timestamptz NOT NULL DEFAULT now())`)
 		return err
 	}); err != nil {
-		return fmt.Errorf("userapi: creating schema_migrations: %w", err)
+		return fmt.Errorf("users: creating schema_migrations: %w", err)
 	}
 	for _, name := range names {
 		base := path.Base(name)
 		num, _, _ := strings.Cut(base, "_")
 		version, err := strconv.Atoi(num)
 		if err != nil {
-			return fmt.Errorf("userapi: migration %s: name must start with a number and an underscore", base)
+			return fmt.Errorf("users: migration %s: name must start with a number and an underscore", base)
 		}
 		sql, err := migrations.ReadFile(name)
 		if err != nil {
@@ -76,7 +76,7 @@ func Migrate(ctx context.Context, db Beginner) error {
 			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, base)
 			return err
 		}); err != nil {
-			return fmt.Errorf("userapi: migration %s: %w", base, err)
+			return fmt.Errorf("users: migration %s: %w", base, err)
 		}
 	}
 	return nil
@@ -95,12 +95,24 @@ func inTx(ctx context.Context, db Beginner, fn func(pgx.Tx) error) error {
 	return tx.Commit(ctx)
 }
 
+// Setup migrates db and seeds it with n users, every corruptEvery-th
+// corrupt: a database ready for the service, as Migrate and Seed make it.
+func Setup(ctx context.Context, db interface {
+	Beginner
+	Execer
+}, n, corruptEvery int) error {
+	if err := Migrate(ctx, db); err != nil {
+		return err
+	}
+	return Seed(ctx, db, n, corruptEvery)
+}
+
 // Seed inserts n users named user1 … userN. If corruptEvery is positive,
 // every corruptEvery-th of them has a corrupt email (no @), as the outage's
 // "corrupted user data" had: the sync job's validation rejects them.
 func Seed(ctx context.Context, db Execer, n, corruptEvery int) error {
 	if n < 0 || corruptEvery < 0 {
-		return fmt.Errorf("userapi: seed: n (%d) and corruptEvery (%d) must not be negative", n, corruptEvery)
+		return fmt.Errorf("users: seed: n (%d) and corruptEvery (%d) must not be negative", n, corruptEvery)
 	}
 	_, err := db.Exec(ctx, `
 		INSERT INTO users (email, name)
@@ -108,7 +120,7 @@ func Seed(ctx context.Context, db Execer, n, corruptEvery int) error {
 		       'User ' || i
 		FROM generate_series(1, $1::int) AS i`, n, corruptEvery)
 	if err != nil {
-		return fmt.Errorf("userapi: seed: %w", err)
+		return fmt.Errorf("users: seed: %w", err)
 	}
 	return nil
 }

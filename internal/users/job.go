@@ -1,4 +1,4 @@
-package userapi
+package users
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func ParseSyncMode(mode string) (SyncFunc, error) {
 	case "buggy":
 		return SyncUserBuggy, nil
 	}
-	return nil, fmt.Errorf("userapi: unknown sync mode %q: use fixed or buggy", mode)
+	return nil, fmt.Errorf("users: unknown sync mode %q: use fixed or buggy", mode)
 }
 
 // MarkSynced is the job's work on a valid user.
@@ -151,7 +151,7 @@ func (j *Job) nextIDs(ctx context.Context, after int64) ([]int64, error) {
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("userapi: sync: listing users: %w", err)
+		return nil, fmt.Errorf("users: sync: listing users: %w", err)
 	}
 	return ids, nil
 }

@@ -1,20 +1,23 @@
-package userapi_test
+package users_test
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/poolguard/poolguard"
-	"github.com/poolguard/poolguard/examples/userapi/userapi"
+	"github.com/poolguard/poolguard/internal/users"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
 func TestMigrateTwice(t *testing.T) {
-	pool, _ := newPool(t, newDB(t, 0, 0), 4)
-	err := pool.With(t.Context(), func(c *poolguard.Conn) error { return userapi.Migrate(t.Context(), c) })
+	pool, _ := newPool(t, 0, 0, 4)
+	err := pool.With(t.Context(), func(c *poolguard.Conn) error { return users.Migrate(t.Context(), c) })
 	if err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
@@ -39,12 +42,12 @@ func TestSyncJob(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s/corrupt-every-%d", tc.mode, tc.corruptEvery), func(t *testing.T) {
 			// A pool of 20 gives the job 2 connections: one to leak, one to list users.
-			pool, ev := newPool(t, newDB(t, 5, tc.corruptEvery), 20)
-			syncFn, err := userapi.ParseSyncMode(tc.mode)
+			pool, ev := newPool(t, 5, tc.corruptEvery, 20, pooltest.ExpectLeaks())
+			syncFn, err := users.ParseSyncMode(tc.mode)
 			if err != nil {
 				t.Fatal(err)
 			}
-			job := &userapi.Job{DB: pool.Partition(userapi.PartitionSync), Sync: syncFn, Logger: slog.New(slog.DiscardHandler)}
+			job := &users.Job{DB: pool.Partition(users.PartitionSync), Sync: syncFn, Logger: slog.New(slog.DiscardHandler)}
 			res, err := job.Pass(t.Context())
 			if err != nil || res.Synced != tc.synced || res.Invalid != tc.bad || res.Failed != 0 {
 				t.Fatalf("Pass = %+v, %v; want %d synced, %d invalid", res, err, tc.synced, tc.bad)
@@ -53,7 +56,7 @@ func TestSyncJob(t *testing.T) {
 			if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM users WHERE synced_at IS NULL").Scan(&unsynced); err != nil || unsynced != tc.bad {
 				t.Fatalf("%d users not synced (%v), want %d", unsynced, err, tc.bad)
 			}
-			sync := pool.Partition(userapi.PartitionSync)
+			sync := pool.Partition(users.PartitionSync)
 			if !tc.wantLeak {
 				if st := sync.Stats(); st.InUse != 0 || st.LeaksProven() != 0 {
 					t.Fatalf("after the pass: %d in use, %d leaks; want none", st.InUse, st.LeaksProven())
@@ -63,11 +66,11 @@ func TestSyncJob(t *testing.T) {
 			// The leaked Conn is unreachable: the next collection proves it.
 			waitFor(t, "the leak to be proven", func() bool {
 				runtime.GC()
-				return len(ev.all()) > 0 && sync.Stats().InUse == 0
+				return len(ev.Events()) > 0 && sync.Stats().InUse == 0
 			})
-			got := ev.all()[0]
-			want := fmt.Sprintf("userapi/job.go:%d", buggyAcquireLine(t))
-			if got.Kind != poolguard.LeakUnreachable || got.CallSite != want || got.Partition != userapi.PartitionSync {
+			got := ev.Events()[0]
+			want := fmt.Sprintf("users/job.go:%d", buggyAcquireLine(t))
+			if got.Kind != poolguard.LeakUnreachable || got.CallSite != want || got.Partition != users.PartitionSync {
 				t.Fatalf("leak event %v, want an unreachable leak of partition sync at %s", got, want)
 			}
 			if n := sync.Stats().Reclaimed.Of(poolguard.ReclaimLeak); n != 1 {
@@ -80,24 +83,14 @@ func TestSyncJob(t *testing.T) {
 // TestSyncBuggyMaxHold checks the other way out of a leak: a lease that is
 // still referenced is never proven by the collector, but MaxHold revokes it.
 func TestSyncBuggyMaxHold(t *testing.T) {
-	dsn := newDB(t, 1, 1)
-	cfg, err := poolguard.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 4
-	cfg.DisableLeakTracking = true
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	if err := userapi.Configure(cfg, 100*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := poolguard.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	sync := pool.Partition(userapi.PartitionSync)
-	if err := userapi.SyncUserBuggy(t.Context(), sync, slog.New(slog.DiscardHandler), 1); !errors.Is(err, userapi.ErrValidation) {
+	pool, _ := newPool(t, 1, 1, 4, pooltest.ExpectLeaks(), pooltest.Configure(func(cfg *poolguard.Config) {
+		cfg.DisableLeakTracking = true
+		if err := users.Configure(cfg, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}))
+	sync := pool.Partition(users.PartitionSync)
+	if err := users.SyncUserBuggy(t.Context(), sync, slog.New(slog.DiscardHandler), 1); !errors.Is(err, users.ErrValidation) {
 		t.Fatalf("SyncUserBuggy on a corrupt user: %v, want a validation error", err)
 	}
 	waitFor(t, "MaxHold to revoke the leaked lease", func() bool {
@@ -108,17 +101,33 @@ func TestSyncBuggyMaxHold(t *testing.T) {
 
 func TestConfigure(t *testing.T) {
 	cfg := &poolguard.Config{MaxConns: 1}
-	if err := userapi.Configure(cfg, 0); err == nil {
+	if err := users.Configure(cfg, 0); err == nil {
 		t.Fatal("Configure accepted a pool of 1")
 	}
 	cfg.MaxConns = 100
-	if err := userapi.Configure(cfg, 0); err != nil {
+	if err := users.Configure(cfg, 0); err != nil {
 		t.Fatal(err)
 	}
 	if api, sync := cfg.Partitions[0], cfg.Partitions[1]; api.Guaranteed != 90 || sync.Max != 10 {
 		t.Fatalf("partitions %+v, want api guaranteed 90, sync max 10", cfg.Partitions)
 	}
-	if _, err := userapi.ParseSyncMode("leaky"); err == nil {
+	if _, err := users.ParseSyncMode("leaky"); err == nil {
 		t.Fatal("ParseSyncMode accepted an unknown mode")
 	}
+}
+
+// buggyAcquireLine returns the line of job.go holding the buggy acquire.
+func buggyAcquireLine(t *testing.T) int {
+	t.Helper()
+	src, err := os.ReadFile("job.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(src), "\n") {
+		if strings.Contains(line, "the buggy acquire") {
+			return i + 1
+		}
+	}
+	t.Fatal("job.go has no line marked as the buggy acquire")
+	return 0
 }

@@ -1,4 +1,4 @@
-package userapi
+package users
 
 import (
 	"context"
@@ -24,7 +24,7 @@ const (
 // job can never starve it.
 func Configure(cfg *poolguard.Config, syncMaxHold time.Duration) error {
 	if cfg.MaxConns < 2 {
-		return fmt.Errorf("userapi: the pool needs at least 2 connections (one per partition), got MaxConns=%d", cfg.MaxConns)
+		return fmt.Errorf("users: the pool needs at least 2 connections (one per partition), got MaxConns=%d", cfg.MaxConns)
 	}
 	syncMax := max(1, cfg.MaxConns/10)
 	cfg.Partitions = []poolguard.PartitionConfig{
