@@ -4,8 +4,6 @@ go 1.26.0
 
 require (
 	github.com/coder/websocket v1.8.14
-	github.com/golangci/plugin-module-register v0.1.2
-	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

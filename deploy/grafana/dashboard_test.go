@@ -21,7 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/poolguard/poolguard"
-	promrules "github.com/poolguard/poolguard/deploy/prometheus"
+	"github.com/poolguard/poolguard/deploy/rules"
 	"github.com/poolguard/poolguard/prom"
 )
 
@@ -112,11 +112,11 @@ func queries(t *testing.T, d dashboard.Dashboard) map[string][]string {
 }
 
 // TestMetricsExist checks that every query of the dashboard names only
-// metrics the collector exports and recording rules deploy/prometheus
+// metrics the collector exports and recording rules deploy/rules
 // defines.
 func TestMetricsExist(t *testing.T) {
 	known := exported(t)
-	for _, m := range regexp.MustCompile(`(?m)^\s*- record: (\S+)`).FindAllStringSubmatch(promrules.Rules, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\s*- record: (\S+)`).FindAllStringSubmatch(rules.Rules, -1) {
 		known[m[1]] = true
 	}
 	n := 0
@@ -129,7 +129,7 @@ func TestMetricsExist(t *testing.T) {
 			for _, name := range names {
 				n++
 				if !known[name] {
-					t.Errorf("%s: %s is neither exported by package prom nor recorded by deploy/prometheus", title, name)
+					t.Errorf("%s: %s is neither exported by package prom nor recorded by deploy/rules", title, name)
 				}
 			}
 		}

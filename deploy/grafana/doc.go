@@ -9,5 +9,5 @@
 //	go test ./deploy/grafana -update
 //
 // Its queries use only metrics that package prom exports and recording
-// rules that deploy/prometheus defines, as its tests check.
+// rules that deploy/rules defines, as its tests check.
 package grafana
