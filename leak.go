@@ -185,9 +185,25 @@ func round(d time.Duration) time.Duration {
 
 const pkgPrefix = "github.com/poolguard/poolguard."
 
+// foreignFrames is how many frames more a lease records when it is taken
+// on behalf of database/sql (see hook.AcquireFor): enough to get past
+// database/sql's own frames to the caller's.
+const foreignFrames = 12
+
+// internalFrame reports whether fn is a frame to trim from the top of a
+// stack: poolguard's own, the runtime's, or those of database/sql and of
+// poolguard's driver for it, which stand between a database/sql caller
+// and the acquire.
 func internalFrame(fn string) bool {
-	return strings.HasPrefix(fn, pkgPrefix) || strings.HasPrefix(fn, "runtime.")
+	for _, prefix := range []string{pkgPrefix, "runtime.", "database/sql.", stdlibPrefix} {
+		if strings.HasPrefix(fn, prefix) {
+			return true
+		}
+	}
+	return false
 }
+
+const stdlibPrefix = "github.com/poolguard/poolguard/stdlib."
 
 // callSite returns the first frame as "file:line" (the file's base name
 // and its directory) and its function.

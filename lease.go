@@ -49,6 +49,11 @@ func (pc *pconn) inTx() bool {
 // acquire leases a connection of pt: an idle one that passes its health
 // check, or a new one. scoped marks the Conn of a With scope.
 func (pt *Partition) acquire(ctx context.Context, scoped bool) (*Conn, error) {
+	return pt.acquireDepth(ctx, scoped, pt.pool.depth)
+}
+
+// acquireDepth is acquire recording depth frames of the caller's stack.
+func (pt *Partition) acquireDepth(ctx context.Context, scoped bool, depth int) (*Conn, error) {
 	if pt.err != nil {
 		return nil, pt.err
 	}
@@ -60,10 +65,10 @@ func (pt *Partition) acquire(ctx context.Context, scoped bool) (*Conn, error) {
 	}
 	var buf [engine.MaxStack]uintptr
 	var pcs []uintptr
-	if p.depth > 0 {
+	if depth > 0 {
 		// Frames inside this package are trimmed when the stack is
 		// formatted, so one skip count serves every entry point.
-		pcs = buf[:runtime.Callers(2, buf[:p.depth])]
+		pcs = buf[:runtime.Callers(2, buf[:depth])]
 	}
 	for {
 		g, reason, waited := p.eng.Acquire(ctx, pt.idx, pcs)

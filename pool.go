@@ -37,6 +37,18 @@ type Pool struct {
 }
 
 func init() {
+	hook.AcquireFor = func(ctx context.Context, partition any) (any, error) {
+		pt := partition.(*Partition)
+		depth := 0
+		if pt.pool.depth > 0 {
+			depth = min(pt.pool.depth+foreignFrames, engine.MaxStack)
+		}
+		c, err := pt.acquireDepth(ctx, false, depth)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	hook.SetFaults = func(pool any, f hook.Faults) {
 		p := pool.(*Pool)
 		if f == nil {

@@ -1,6 +1,8 @@
 // Package hook connects poolguard's own packages to a pool where no public
 // API should: fault injection, which package pooltest installs on the pool
-// under test so that error paths run on real connections.
+// under test so that error paths run on real connections, and acquires made
+// on behalf of database/sql, whose own frames stand between the caller and
+// the acquire.
 package hook
 
 import "context"
@@ -22,3 +24,11 @@ type Faults interface {
 // SetFaults installs f on pool, a *poolguard.Pool; nil removes it. Package
 // poolguard sets this function when it is initialized.
 var SetFaults func(pool any, f Faults)
+
+// AcquireFor acquires a connection of partition, a *poolguard.Partition,
+// for a caller whose own frames (database/sql's, a driver's) stand between
+// the user's code and the acquire: the lease records as many more frames
+// as the pool allows, so that its call site is still the user's. It
+// returns a *poolguard.Conn. Package poolguard sets this function when it
+// is initialized.
+var AcquireFor func(ctx context.Context, partition any) (any, error)
