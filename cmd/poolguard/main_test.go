@@ -45,7 +45,7 @@ func TestReplayPoolguard(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"API success", "userapi/job.go:", "report: " + report} {
+	for _, want := range []string{"API success", "users/job.go:", "report: " + report} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
