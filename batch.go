@@ -5,42 +5,60 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// batchResults frees the connection when closed.
+// batchResults are the results of a batch sent on a lease. They hold the
+// Conn, and so do the rows they return, so the lease is not proven leaked
+// while either is in use; closing them ends the call (and, for a batch
+// sent on the pool or a partition, releases the lease, or hands it to the
+// transaction the batch began).
 type batchResults struct {
 	pgx.BatchResults
-	c   *Conn
-	pc  *pconn
-	err error // the batch could not be sent
+	c       *Conn
+	pc      *pconn
+	tx      *tx // the transaction the batch began, if any
+	release bool
+	closed  bool
+	err     error // Close's error
 }
 
-func (b *batchResults) Exec() (pgconn.CommandTag, error) {
-	if b.err != nil {
-		return pgconn.CommandTag{}, b.err
-	}
-	return b.BatchResults.Exec()
-}
+func (b *batchResults) Exec() (pgconn.CommandTag, error) { return b.BatchResults.Exec() }
 
+// Query returns the next query's rows, which keep the lease alive while
+// they are in use.
 func (b *batchResults) Query() (pgx.Rows, error) {
-	if b.err != nil {
-		return nil, b.err
+	r, err := b.BatchResults.Query()
+	if r != nil {
+		r = &rows{Rows: r, c: b.c}
 	}
-	return b.BatchResults.Query()
+	return r, err
 }
 
 func (b *batchResults) QueryRow() pgx.Row {
-	if b.err != nil {
-		return &row{err: b.err}
-	}
-	return b.BatchResults.QueryRow()
+	r, _ := b.Query()
+	return &row{rows: r}
 }
 
+// Tx returns the transaction begun by pgx.Batch.BeginTx, or nil, checked
+// against the lease like the Conn's own calls.
+func (b *batchResults) Tx() pgx.Tx {
+	if b.tx == nil {
+		return nil
+	}
+	return b.tx
+}
+
+// Close reads the remaining results and ends the call. It is safe to call
+// more than once, as pgx's.
 func (b *batchResults) Close() error {
-	if b.err != nil || b.pc == nil {
+	if b.closed {
 		return b.err
 	}
-	err := b.c.exit(b.pc, b.BatchResults.Close())
-	b.pc = nil
-	return err
+	b.closed = true
+	b.err = b.c.exit(b.pc, b.BatchResults.Close())
+	// A transaction the batch began holds the lease until it ends.
+	if b.release && (b.tx == nil || !b.pc.inTx()) {
+		b.c.Release()
+	}
+	return b.err
 }
 
 // batchSQL names a batch by its first statement, for faults.

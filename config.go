@@ -28,6 +28,11 @@ type Config struct {
 	// MinConns is the number of connections the default partition keeps
 	// open while idle. Partitions set their own (PartitionConfig.MinConns).
 	MinConns int
+	// MinIdleConns is the number of idle connections the default partition
+	// keeps ready, in use or not, so that a burst does not wait for
+	// connections to open; Partitions set their own. As pgxpool's, it is
+	// restored at each HealthCheckPeriod, within MaxConns.
+	MinIdleConns int
 	// MaxWaiting bounds the wait queue of the default partition. Zero means
 	// ten times the partition's Max; -1 means nobody waits: an acquire that
 	// cannot be served at once fails with ErrQueueFull.
@@ -47,8 +52,11 @@ type Config struct {
 	HealthCheckPeriod time.Duration
 	// PingAfterIdle pings a connection before handing it out when it was
 	// idle longer than this, and replaces it if the ping fails. Zero means
-	// one second; -1 never pings.
+	// one second; -1 never pings. ShouldPing, if set, decides instead.
 	PingAfterIdle time.Duration
+	// PingTimeout bounds that ping; zero means no bound but the caller's
+	// context. A connection that does not answer in time is replaced.
+	PingTimeout time.Duration
 
 	// SuspectAfter reports a lease held longer than this with no query in
 	// flight as a suspected leak, once, with the stack that acquired it.
@@ -84,9 +92,44 @@ type Config struct {
 	// OnLeak, if set, is called for every leak event, in a goroutine of the
 	// pool's; it must be safe for concurrent use.
 	OnLeak func(LeakEvent)
+	// The hooks below have pgxpool's names and meanings. Each that receives
+	// a *pgx.Conn may use it only while it runs: the connection may belong
+	// to another lease afterwards.
+
+	// BeforeConnect, if set, is called before each new connection is opened,
+	// with a copy of the partition's connection settings that it may change
+	// (rotating credentials such as cloud IAM tokens).
+	BeforeConnect func(context.Context, *pgx.ConnConfig) error
 	// AfterConnect, if set, is called on each new connection before it is
 	// first used.
 	AfterConnect func(context.Context, *pgx.Conn) error
+	// PrepareConn, if set, is called before a connection is handed out. If
+	// it returns false the connection is closed; with a nil error the
+	// acquire then tries another connection, with an error it fails with
+	// that error. If it returns true and an error, the connection goes
+	// back to the pool and the acquire fails with the error.
+	PrepareConn func(context.Context, *pgx.Conn) (bool, error)
+	// BeforeAcquire is called before a connection is handed out; false
+	// closes it and the acquire tries another.
+	//
+	// Deprecated: use PrepareConn, which takes precedence when both are set.
+	BeforeAcquire func(context.Context, *pgx.Conn) bool
+	// AfterRelease, if set, is called when its holder releases a
+	// connection, before it goes back to the pool; false closes it
+	// instead. It is not called for a lease taken back (a proven leak, a
+	// revocation), whose connection is always closed.
+	AfterRelease func(*pgx.Conn) bool
+	// BeforeClose, if set, is called before a connection is closed.
+	BeforeClose func(*pgx.Conn)
+	// ShouldPing, if set, decides whether a connection is pinged before it
+	// is handed out, in place of PingAfterIdle.
+	ShouldPing func(context.Context, ShouldPingParams) bool
+}
+
+// ShouldPingParams are the parameters passed to Config.ShouldPing.
+type ShouldPingParams struct {
+	Conn         *pgx.Conn
+	IdleDuration time.Duration
 }
 
 // PartitionConfig configures one partition. A zero field takes the value
@@ -106,6 +149,8 @@ type PartitionConfig struct {
 	MaxWaiting int
 	// MinConns is how many connections the partition keeps open while idle.
 	MinConns int
+	// MinIdleConns is how many idle connections the partition keeps ready.
+	MinIdleConns int
 	// SuspectAfter overrides Config.SuspectAfter; -1 disables it here.
 	SuspectAfter time.Duration
 	// MaxHold revokes leases held longer than this. Zero means no limit.
@@ -137,19 +182,22 @@ const (
 // keyword/value), as pgx.ParseConfig does, and sets poolguard's defaults.
 // Pool settings may be given as parameters:
 //
-//	pool_max_conns               MaxConns (default: the larger of 4 and the number of CPUs)
-//	pool_min_conns               MinConns
-//	pool_max_waiting             MaxWaiting
-//	pool_max_conn_lifetime       MaxConnLifetime (default 1h)
+//	pool_max_conns                MaxConns (default: the larger of 4 and the number of CPUs)
+//	pool_min_conns                MinConns
+//	pool_min_idle_conns           MinIdleConns
+//	pool_max_waiting              MaxWaiting
+//	pool_max_conn_lifetime        MaxConnLifetime (default 1h)
 //	pool_max_conn_lifetime_jitter MaxConnLifetimeJitter
-//	pool_max_conn_idle_time      MaxConnIdleTime (default 30m)
-//	pool_health_check_period     HealthCheckPeriod (default 1m)
-//	pool_ping_after_idle         PingAfterIdle (default 1s)
-//	pool_suspect_after           SuspectAfter (default 1m)
-//	pool_max_hold                MaxHold
-//	pool_stack_depth             StackDepth (default 8)
+//	pool_max_conn_idle_time       MaxConnIdleTime (default 30m)
+//	pool_health_check_period      HealthCheckPeriod (default 1m)
+//	pool_ping_after_idle          PingAfterIdle (default 1s)
+//	pool_ping_timeout             PingTimeout
+//	pool_suspect_after            SuspectAfter (default 1m)
+//	pool_max_hold                 MaxHold
+//	pool_stack_depth              StackDepth (default 8)
 //
-// Durations use time.ParseDuration's syntax ("90s", "1h").
+// Every pool_ parameter that pgxpool accepts is accepted, with its
+// meaning. Durations use time.ParseDuration's syntax ("90s", "1h").
 func ParseConfig(connString string) (*Config, error) {
 	cc, err := pgx.ParseConfig(connString)
 	if err != nil {
@@ -167,10 +215,11 @@ func ParseConfig(connString string) (*Config, error) {
 		CloseTimeout:      defaultCloseTimeout,
 	}
 	ints := map[string]*int{
-		"pool_max_conns":   &c.MaxConns,
-		"pool_min_conns":   &c.MinConns,
-		"pool_max_waiting": &c.MaxWaiting,
-		"pool_stack_depth": &c.StackDepth,
+		"pool_max_conns":      &c.MaxConns,
+		"pool_min_conns":      &c.MinConns,
+		"pool_min_idle_conns": &c.MinIdleConns,
+		"pool_max_waiting":    &c.MaxWaiting,
+		"pool_stack_depth":    &c.StackDepth,
 	}
 	durations := map[string]*time.Duration{
 		"pool_max_conn_lifetime":        &c.MaxConnLifetime,
@@ -178,6 +227,7 @@ func ParseConfig(connString string) (*Config, error) {
 		"pool_max_conn_idle_time":       &c.MaxConnIdleTime,
 		"pool_health_check_period":      &c.HealthCheckPeriod,
 		"pool_ping_after_idle":          &c.PingAfterIdle,
+		"pool_ping_timeout":             &c.PingTimeout,
 		"pool_suspect_after":            &c.SuspectAfter,
 		"pool_max_hold":                 &c.MaxHold,
 	}
@@ -228,6 +278,7 @@ func (c *Config) resolve() (*resolved, error) {
 		{"MaxConnLifetime", c.MaxConnLifetime},
 		{"MaxConnIdleTime", c.MaxConnIdleTime}, {"HealthCheckPeriod", c.HealthCheckPeriod},
 		{"SuspectAfter", c.SuspectAfter}, {"MaxHold", c.MaxHold}, {"CloseTimeout", c.CloseTimeout},
+		{"PingTimeout", c.PingTimeout},
 	} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("%s is %s: it must not be negative (zero disables it)", d.name, d.v)
@@ -265,9 +316,13 @@ func (c *Config) resolve() (*resolved, error) {
 	if r.Logger == nil {
 		r.Logger = slog.Default()
 	}
+	if r.PrepareConn == nil && r.BeforeAcquire != nil {
+		before := r.BeforeAcquire
+		r.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) { return before(ctx, c), nil }
+	}
 	r.parts = c.Partitions
 	if len(r.parts) == 0 {
-		r.parts = []PartitionConfig{{Name: DefaultPartition, MaxWaiting: c.MaxWaiting, MinConns: c.MinConns, MaxHold: c.MaxHold}}
+		r.parts = []PartitionConfig{{Name: DefaultPartition, MaxWaiting: c.MaxWaiting, MinConns: c.MinConns, MinIdleConns: c.MinIdleConns, MaxHold: c.MaxHold}}
 	} else {
 		r.parts = append([]PartitionConfig(nil), r.parts...)
 	}
@@ -297,6 +352,9 @@ func (c *Config) resolve() (*resolved, error) {
 		}
 		if p.MinConns < 0 || p.MinConns > p.Max {
 			return nil, fmt.Errorf("partition %q: MinConns is %d: it must be between 0 and its Max (%d)", p.Name, p.MinConns, p.Max)
+		}
+		if p.MinIdleConns < 0 || p.MinIdleConns > c.MaxConns {
+			return nil, fmt.Errorf("partition %q: MinIdleConns is %d: it must be between 0 and MaxConns (%d)", p.Name, p.MinIdleConns, c.MaxConns)
 		}
 	}
 	return r, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -53,7 +54,7 @@ func (c *Conn) enter() (*pconn, error) {
 func (c *Conn) exit(pc *pconn, err error) error {
 	pc.settle()
 	if c.slot.Exit(c.gen) {
-		c.part.pool.spawn(func() { closeConn(pc) })
+		c.part.pool.spawn(func() { c.part.pool.closeConn(pc) })
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrLeaseRevoked, err)
 		}
@@ -79,7 +80,30 @@ func (c *Conn) release(why ReclaimReason, kind LeakKind) {
 	if p.track {
 		runtime.SetFinalizer(c, nil)
 	}
+	if p.cfg.AfterRelease != nil || p.releaseTracer != nil {
+		c.afterRelease()
+	}
 	p.end(c.slot, c.gen, engine.Release, why, kind)
+}
+
+// afterRelease runs the release hooks on the connection while the lease is
+// still this Conn's, so that nobody else can be using it.
+func (c *Conn) afterRelease() {
+	if c.slot.Enter(c.gen) != engine.EnterOK {
+		return // ended already, or busy: then it is not reused anyway
+	}
+	p, pc := c.part.pool, c.slot.Res
+	if t := p.releaseTracer; t != nil {
+		t.TraceRelease(p, TraceReleaseData{Partition: c.part.cfg.Name, Conn: pc.conn, Held: time.Since(c.slot.Acquired())})
+	}
+	keep := true
+	if ar := p.cfg.AfterRelease; ar != nil {
+		keep = ar(pc.conn)
+	}
+	c.exit(pc, nil)
+	if !keep {
+		pc.discard()
+	}
 }
 
 // Partition returns the partition the connection was acquired from.
@@ -90,57 +114,104 @@ func (c *Conn) PID() uint32 { return c.slot.Res.pid }
 
 // Exec runs sql with args and returns its command tag.
 func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	pc, err := c.start(ctx, sql)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	tag, err := pc.conn.Exec(ctx, sql, args...)
-	return tag, c.exit(pc, err)
+	return c.exec(ctx, nil, sql, args)
 }
 
 // Query runs sql with args. The connection stays busy until the rows are
-// closed or fully read.
+// closed or fully read. As pgx's, it never returns nil rows: on an error
+// the rows carry it too, so pgx.CollectRows and its kind may be given them
+// unchecked.
 func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return c.query(ctx, sql, args, false)
-}
-
-func (c *Conn) query(ctx context.Context, sql string, args []any, release bool) (pgx.Rows, error) {
-	pc, err := c.start(ctx, sql)
-	if err != nil {
-		return nil, err
-	}
-	r, err := pc.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, c.exit(pc, err)
-	}
-	return &rows{Rows: r, c: c, pc: pc, release: release}, nil
+	return c.query(ctx, nil, sql, args, false)
 }
 
 // QueryRow runs sql with args; Scan on the returned row reads the first row
 // and frees the connection. An error is returned by Scan.
 func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r, err := c.query(ctx, sql, args, false)
-	return &row{rows: r, err: err}
+	r, _ := c.query(ctx, nil, sql, args, false)
+	return &row{rows: r}
 }
 
 // SendBatch sends all queued queries of b in one round trip. The
-// connection stays busy until the results are closed.
+// connection stays busy until the results are closed. A batch that could
+// not be sent gives results that return the error from every method, as
+// pgx's do.
 func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	pc, err := c.start(ctx, batchSQL(b))
-	if err != nil {
-		return &batchResults{err: err}
-	}
-	return &batchResults{BatchResults: pc.conn.SendBatch(ctx, b), c: c, pc: pc}
+	return c.sendBatch(ctx, nil, b, false)
 }
 
 // CopyFrom copies rows into table with the COPY protocol, as
 // pgx.Conn.CopyFrom.
 func (c *Conn) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	return c.copyFrom(ctx, nil, table, columns, src)
+}
+
+// executor runs statements: the connection itself, or a transaction on it,
+// which also checks that it is still open.
+type executor interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// on returns what runs statements for a call: via, a transaction, if not
+// nil, else the connection.
+func on(pc *pconn, via pgx.Tx) executor {
+	if via != nil {
+		return via
+	}
+	return pc.conn
+}
+
+func (c *Conn) exec(ctx context.Context, via pgx.Tx, sql string, args []any) (pgconn.CommandTag, error) {
+	pc, err := c.start(ctx, sql)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := on(pc, via).Exec(ctx, sql, args...)
+	return tag, c.exit(pc, err)
+}
+
+// query runs sql; release has the rows release the lease when they finish.
+func (c *Conn) query(ctx context.Context, via pgx.Tx, sql string, args []any, release bool) (pgx.Rows, error) {
+	pc, err := c.start(ctx, sql)
+	if err == nil {
+		var r pgx.Rows
+		if r, err = on(pc, via).Query(ctx, sql, args...); err == nil {
+			return &rows{Rows: r, c: c, pc: pc, release: release}, nil
+		}
+		err = c.exit(pc, err)
+	}
+	if release {
+		c.Release()
+	}
+	return errRows{err}, err
+}
+
+// sendBatch sends b; release has the results release the lease when they
+// are closed (or, for a batch that began a transaction, when it ends).
+func (c *Conn) sendBatch(ctx context.Context, via pgx.Tx, b *pgx.Batch, release bool) pgx.BatchResults {
+	pc, err := c.start(ctx, batchSQL(b))
+	if err != nil {
+		if release {
+			c.Release()
+		}
+		return pgx.FailedBatchResults(b, err)
+	}
+	br := &batchResults{BatchResults: on(pc, via).SendBatch(ctx, b), c: c, pc: pc, release: release}
+	if t := br.BatchResults.Tx(); t != nil {
+		br.tx = &tx{inner: t, c: c, release: release}
+	}
+	return br
+}
+
+func (c *Conn) copyFrom(ctx context.Context, via pgx.Tx, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
 	pc, err := c.start(ctx, "COPY "+table.Sanitize())
 	if err != nil {
 		return 0, err
 	}
-	n, err := pc.conn.CopyFrom(ctx, table, columns, src)
+	n, err := on(pc, via).CopyFrom(ctx, table, columns, src)
 	return n, c.exit(pc, err)
 }
 
@@ -160,6 +231,12 @@ func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error) {
 
 // BeginTx starts a transaction with options.
 func (c *Conn) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	return c.beginTx(ctx, opts, false)
+}
+
+// beginTx starts a transaction; release has it release the lease when it
+// ends (a transaction begun on the pool).
+func (c *Conn) beginTx(ctx context.Context, opts pgx.TxOptions, release bool) (pgx.Tx, error) {
 	pc, err := c.start(ctx, "BEGIN")
 	if err != nil {
 		return nil, err
@@ -169,18 +246,84 @@ func (c *Conn) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) 
 		return nil, c.exit(pc, err)
 	}
 	c.exit(pc, nil) // nil in, nil out: the transaction started
-	return &tx{inner: t, c: c}, nil
+	return &tx{inner: t, c: c, release: release}, nil
 }
 
 // Raw runs fn with the underlying pgx.Conn, for what Conn does not wrap
 // (LISTEN, prepared statements, type registration). The lease counts as
-// busy while fn runs; fn must not keep the pgx.Conn after it returns.
+// busy while fn runs. Since nothing stops fn from keeping the pgx.Conn, the
+// connection is exposed: the lease can no longer be proven leaked by the
+// garbage collector (MaxHold and suspects still apply), and the connection
+// is closed rather than reused when the lease ends, so that a pgx.Conn
+// kept beyond the lease stops working instead of reaching the next
+// holder's session.
 func (c *Conn) Raw(fn func(*pgx.Conn) error) error {
 	pc, err := c.enter()
 	if err != nil {
 		return err
 	}
+	c.expose(pc)
 	return c.exit(pc, fn(pc.conn))
+}
+
+// Conn returns the underlying pgx.Conn, as pgxpool's Conn.Conn does, or nil
+// once the lease has ended. Calls made on it bypass the lease's checks, and
+// it exposes the connection as Raw does: closed, not reused, when the lease
+// ends. Prefer Raw, whose scope says how long the pgx.Conn may be used.
+func (c *Conn) Conn() *pgx.Conn {
+	if !c.slot.Held(c.gen) {
+		return nil
+	}
+	pc := c.slot.Res
+	c.expose(pc)
+	return pc.conn
+}
+
+// expose marks the connection as handed out beyond the lease's checks (see
+// Raw): it is closed when the lease ends, and the lease is pinned, since
+// the pgx.Conn may outlive this handle.
+func (c *Conn) expose(pc *pconn) {
+	if pc.exposed.CompareAndSwap(false, true) {
+		c.pin()
+	}
+}
+
+// pin stops the garbage collector's proof of a leak for this lease: an
+// object that reaches the connection without holding the Conn (a pgx.Conn,
+// large objects) may still be in use when the Conn is unreachable.
+// MaxHold, suspects and Close still apply.
+func (c *Conn) pin() {
+	if c.part.pool.track {
+		runtime.SetFinalizer(c, nil)
+	}
+}
+
+// Hijack takes the connection out of the pool, as pgxpool's Conn.Hijack
+// does: the lease ends, the pool stops counting the connection, and the
+// caller owns the returned pgx.Conn and must close it. It fails with the
+// lease's error when the lease has ended, and with ErrConnBusy while a
+// call or rows are in progress.
+func (c *Conn) Hijack() (*pgx.Conn, error) {
+	p := c.part.pool
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	if p.track {
+		runtime.SetFinalizer(c, nil)
+	}
+	if !p.end(c.slot, c.gen, engine.Detach, 0, 0) {
+		return nil, c.check()
+	}
+	return c.slot.Res.conn, nil
+}
+
+// check reports the lease's error, if a call cannot be made on it now.
+func (c *Conn) check() error {
+	pc, err := c.enter()
+	if err != nil {
+		return err
+	}
+	return c.exit(pc, nil)
 }
 
 // start enters the lease for statement sql, running the pool's injected

@@ -17,9 +17,13 @@ type pconn struct {
 	conn *pgx.Conn
 	pid  uint32
 	// state is the connection's transaction status byte ('I', 'T', 'E') as
-	// of the end of the last call, or stateBroken once it closed: written
-	// by the holder at the end of each call, read by anyone.
+	// of the end of the last call, or stateBroken once it closed or must
+	// not be reused: written by the holder, read by anyone.
 	state atomic.Uint32
+	// exposed is set once the pgx.Conn was handed out beyond the lease's
+	// checks (Conn.Raw, Conn.Conn, a transaction's Conn): the connection
+	// is then closed when the lease ends.
+	exposed atomic.Bool
 }
 
 // stateBroken marks a pconn whose connection closed.
@@ -38,7 +42,10 @@ func (pc *pconn) settle() {
 // and outside any transaction. One left inside a transaction is closed
 // rather than rolled back on someone else's behalf, which would hide their
 // bug; pgxpool does the same.
-func (pc *pconn) reusable() bool { return pc.state.Load() == 'I' }
+func (pc *pconn) reusable() bool { return pc.state.Load() == 'I' && !pc.exposed.Load() }
+
+// discard marks the connection not to be reused (AfterRelease said so).
+func (pc *pconn) discard() { pc.state.Store(stateBroken) }
 
 // inTx reports whether the connection is inside a transaction, failed or not.
 func (pc *pconn) inTx() bool {
@@ -57,12 +64,6 @@ func (pt *Partition) acquireDepth(ctx context.Context, scoped bool, depth int) (
 	if pt.err != nil {
 		return nil, pt.err
 	}
-	p := pt.pool
-	if f := p.faults.Load(); f != nil {
-		if err := (*f).Acquire(ctx, pt.cfg.Name); err != nil {
-			return nil, err
-		}
-	}
 	var buf [engine.MaxStack]uintptr
 	var pcs []uintptr
 	if depth > 0 {
@@ -70,30 +71,85 @@ func (pt *Partition) acquireDepth(ctx context.Context, scoped bool, depth int) (
 		// formatted, so one skip count serves every entry point.
 		pcs = buf[:runtime.Callers(2, buf[:depth])]
 	}
-	for {
+	p := pt.pool
+	if t := p.acquireTracer; t != nil {
+		ctx = t.TraceAcquireStart(ctx, p, TraceAcquireStartData{Partition: pt.cfg.Name})
+		c, waited, err := pt.lease(ctx, scoped, pcs)
+		end := TraceAcquireEndData{Partition: pt.cfg.Name, Err: err, Waited: waited}
+		if c != nil {
+			end.Conn = c.slot.Res.conn
+		}
+		t.TraceAcquireEnd(ctx, p, end)
+		return c, err
+	}
+	c, _, err := pt.lease(ctx, scoped, pcs)
+	return c, err
+}
+
+// lease obtains a lease recording pcs, and reports how long it waited for
+// a connection, opening one included.
+func (pt *Partition) lease(ctx context.Context, scoped bool, pcs []uintptr) (*Conn, time.Duration, error) {
+	p := pt.pool
+	if f := p.faults.Load(); f != nil {
+		if err := (*f).Acquire(ctx, pt.cfg.Name); err != nil {
+			return nil, 0, err
+		}
+	}
+	var total time.Duration
+	// Each failed attempt closes a connection, so a hook that refuses every
+	// connection would otherwise open and close them forever.
+	for range p.cfg.MaxConns + 1 {
 		g, reason, waited := p.eng.Acquire(ctx, pt.idx, pcs)
+		total += waited
 		if reason != engine.ReasonNone {
-			return nil, pt.refused(ctx, reason, waited)
+			return nil, total, pt.refused(ctx, reason, total)
 		}
 		s := g.Slot
 		if s == nil {
 			var err error
 			var opening time.Duration
-			if s, opening, err = pt.open(ctx, g.Evict, pcs); err != nil {
-				return nil, err
+			s, opening, err = pt.open(ctx, g.Evict, pcs)
+			total += opening
+			if err != nil {
+				return nil, total, err
 			}
-			waited += opening
 		} else if !pt.healthy(ctx, s) {
 			p.end(s, s.Gen(), engine.Discard, 0, 0)
 			continue
 		}
-		pt.waitTime.observe(waited)
+		if ok, err := pt.prepare(ctx, s); !ok || err != nil {
+			if err != nil {
+				return nil, total, err
+			}
+			continue
+		}
+		pt.waitTime.observe(total)
 		c := &Conn{slot: s, gen: s.Gen(), part: pt, scoped: scoped}
 		if p.track {
 			setFinalizer(c)
 		}
-		return c, nil
+		return c, total, nil
 	}
+	return nil, total, fmt.Errorf("poolguard: partition %q: every connection tried was refused by PrepareConn, BeforeAcquire or its health check", pt.cfg.Name)
+}
+
+// prepare runs Config.PrepareConn on a connection about to be handed out,
+// with pgxpool's rules: false closes the connection (and, without an
+// error, the acquire tries another), an error fails the acquire, and true
+// with an error puts the connection back.
+func (pt *Partition) prepare(ctx context.Context, s *engine.Slot[*pconn]) (bool, error) {
+	prep := pt.pool.cfg.PrepareConn
+	if prep == nil {
+		return true, nil
+	}
+	ok, err := prep(ctx, s.Res.conn)
+	switch {
+	case !ok:
+		pt.pool.end(s, s.Gen(), engine.Discard, 0, 0)
+	case err != nil:
+		pt.pool.end(s, s.Gen(), engine.Release, 0, 0)
+	}
+	return ok, err
 }
 
 // open opens a connection for a grant that came without one, first closing
@@ -104,7 +160,7 @@ func (pt *Partition) open(ctx context.Context, evict *engine.Slot[*pconn], pcs [
 	if evict != nil {
 		// The evicted connection's place under MaxConns passes to the new
 		// one, so it is closed here rather than given back.
-		closeConn(evict.Res)
+		p.closeConn(evict.Res)
 	}
 	pc, err := pt.connect(ctx)
 	took := time.Since(start)
@@ -118,7 +174,14 @@ func (pt *Partition) open(ctx context.Context, evict *engine.Slot[*pconn], pcs [
 // connect opens a physical connection with the partition's settings.
 func (pt *Partition) connect(ctx context.Context) (*pconn, error) {
 	start := time.Now()
-	conn, err := pgx.ConnectConfig(ctx, pt.connConfig)
+	cc := pt.connConfig
+	if bc := pt.pool.cfg.BeforeConnect; bc != nil {
+		cc = cc.Copy()
+		if err := bc(ctx, cc); err != nil {
+			return nil, fmt.Errorf("BeforeConnect: %w", err)
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return nil, err
 	}
@@ -142,18 +205,31 @@ func (pt *Partition) connectTimeout() time.Duration {
 }
 
 // healthy checks a connection taken from the idle list before it is
-// handed out.
+// handed out: it pings one idle for longer than PingAfterIdle, or as
+// ShouldPing decides.
 func (pt *Partition) healthy(ctx context.Context, s *engine.Slot[*pconn]) bool {
-	pc := s.Res
+	pc, cfg := s.Res, &pt.pool.cfg.Config
 	if pc.conn.IsClosed() {
 		return false
 	}
 	// The lease's start time serves as now: one clock read less on the hot
 	// path.
-	if d := pt.pool.cfg.PingAfterIdle; d > 0 && s.Acquired().Sub(s.IdleSince()) > d {
-		return pc.conn.Ping(ctx) == nil
+	idle := s.Acquired().Sub(s.IdleSince())
+	var ping bool
+	if cfg.ShouldPing != nil {
+		ping = cfg.ShouldPing(ctx, ShouldPingParams{Conn: pc.conn, IdleDuration: idle})
+	} else {
+		ping = cfg.PingAfterIdle > 0 && idle > cfg.PingAfterIdle
 	}
-	return true
+	if !ping {
+		return true
+	}
+	if cfg.PingTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.PingTimeout)
+		defer cancel()
+	}
+	return pc.conn.Ping(ctx) == nil
 }
 
 // end ends the lease gen of s: the one place where a lease ends, whoever
@@ -198,7 +274,7 @@ func (p *Pool) end(s *engine.Slot[*pconn], gen uint64, how engine.How, why Recla
 // place under MaxConns back.
 func (p *Pool) destroy(s *engine.Slot[*pconn]) {
 	p.spawn(func() {
-		closeConn(s.Res)
+		p.closeConn(s.Res)
 		p.eng.Closed(s)
 	})
 }
@@ -218,8 +294,12 @@ func (p *Pool) interrupt(s *engine.Slot[*pconn]) {
 	})
 }
 
-// closeConn closes a physical connection, within a bounded time.
-func closeConn(pc *pconn) {
+// closeConn closes a physical connection, within a bounded time, after
+// Config.BeforeClose.
+func (p *Pool) closeConn(pc *pconn) {
+	if bc := p.cfg.BeforeClose; bc != nil {
+		bc(pc.conn)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeConnTimeout)
 	defer cancel()
 	_ = pc.conn.Close(ctx)

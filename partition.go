@@ -2,6 +2,7 @@ package poolguard
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -93,8 +94,14 @@ func (pt *Partition) With(ctx context.Context, fn func(*Conn) error) error {
 // fn returns nil, and rolls back when fn returns an error or panics (then
 // panics again). The connection is released in every case.
 func (pt *Partition) WithTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pt.WithTxOptions(ctx, pgx.TxOptions{}, fn)
+}
+
+// WithTxOptions is WithTx with the transaction's options, as
+// pgx.BeginTxFunc takes them.
+func (pt *Partition) WithTxOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	return pt.With(ctx, func(c *Conn) error {
-		t, err := c.Begin(ctx)
+		t, err := c.BeginTx(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -121,6 +128,12 @@ func rollback(ctx context.Context, t pgx.Tx) {
 	_ = t.Rollback(rctx)
 }
 
+// AcquireFunc acquires a connection, calls f with it and releases it when
+// f returns: pgxpool's name for With, so that code moves over unchanged.
+func (pt *Partition) AcquireFunc(ctx context.Context, f func(*Conn) error) error {
+	return pt.With(ctx, f)
+}
+
 // Exec acquires a connection, runs sql with args and releases it.
 func (pt *Partition) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	c, err := pt.acquire(ctx, false)
@@ -132,25 +145,101 @@ func (pt *Partition) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 }
 
 // Query acquires a connection and runs sql with args; the connection is
-// released when the rows are closed or read to the end.
+// released when the rows are closed or read to the end. As pgx's, it never
+// returns nil rows: on an error, the acquire's included, the rows carry it.
 func (pt *Partition) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	c, err := pt.acquire(ctx, false)
 	if err != nil {
-		return nil, err
+		return errRows{err}, err
 	}
-	r, err := c.query(ctx, sql, args, true)
-	if err != nil {
-		c.Release()
-		return nil, err
-	}
-	return r, nil
+	return c.query(ctx, nil, sql, args, true)
 }
 
 // QueryRow acquires a connection and runs sql with args; Scan on the
 // returned row reads the first row and releases the connection.
 func (pt *Partition) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r, err := pt.Query(ctx, sql, args...)
-	return &row{rows: r, err: err}
+	r, _ := pt.Query(ctx, sql, args...)
+	return &row{rows: r}
+}
+
+// SendBatch acquires a connection and sends b on it; the connection is
+// released when the results are closed, or, for a batch that began a
+// transaction (pgx.Batch.BeginTx), when the transaction ends. A failed
+// acquire gives results that return its error from every method.
+func (pt *Partition) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	c, err := pt.acquire(ctx, false)
+	if err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	return c.sendBatch(ctx, nil, b, true)
+}
+
+// CopyFrom acquires a connection, copies rows into table with the COPY
+// protocol and releases it.
+func (pt *Partition) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	c, err := pt.acquire(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	return c.CopyFrom(ctx, table, columns, src)
+}
+
+// Begin acquires a connection and starts a transaction on it. The
+// connection is released when the transaction is committed or rolled
+// back; a transaction dropped without either is proven leaked, with the
+// call site of Begin. Prefer WithTx, which always ends it.
+func (pt *Partition) Begin(ctx context.Context) (pgx.Tx, error) {
+	return pt.BeginTx(ctx, pgx.TxOptions{})
+}
+
+// BeginTx is Begin with options.
+func (pt *Partition) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	c, err := pt.acquire(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	t, err := c.beginTx(ctx, opts, true)
+	if err != nil {
+		c.Release()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Ping acquires a connection, checks that the server answers and releases
+// it.
+func (pt *Partition) Ping(ctx context.Context) error {
+	c, err := pt.acquire(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return c.Ping(ctx)
+}
+
+// AcquireAllIdle leases every idle connection the partition may hold now,
+// without waiting, as pgxpool's does for a whole pool: for keep-alive work
+// on idle connections. Connections that PrepareConn refuses are closed.
+func (pt *Partition) AcquireAllIdle(ctx context.Context) []*Conn {
+	if pt.err != nil {
+		return nil
+	}
+	p := pt.pool
+	var buf [engine.MaxStack]uintptr
+	pcs := buf[:runtime.Callers(2, buf[:p.depth])]
+	var out []*Conn
+	for _, s := range p.eng.TakeIdle(pt.idx, pcs) {
+		if ok, err := pt.prepare(ctx, s); !ok || err != nil {
+			continue
+		}
+		c := &Conn{slot: s, gen: s.Gen(), part: pt}
+		if p.track {
+			setFinalizer(c)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Pause makes the partition refuse acquires with ErrPaused, including the

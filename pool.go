@@ -31,6 +31,9 @@ type Pool struct {
 
 	faults atomic.Pointer[hook.Faults] // injected by package pooltest
 
+	acquireTracer AcquireTracer // found on the ConnConfig's Tracer
+	releaseTracer ReleaseTracer
+
 	closeOnce sync.Once
 	closing   chan struct{} // closed when Close starts
 	bg        sync.WaitGroup
@@ -83,6 +86,8 @@ func New(ctx context.Context, config *Config) (*Pool, error) {
 		depth:   max(cfg.StackDepth, 0),
 		closing: make(chan struct{}),
 	}
+	p.acquireTracer, _ = cfg.ConnConfig.Tracer.(AcquireTracer)
+	p.releaseTracer, _ = cfg.ConnConfig.Tracer.(ReleaseTracer)
 	for i, pc := range cfg.parts {
 		pt := &Partition{pool: p, idx: i, cfg: pc, connConfig: cfg.connConfig(pc),
 			waitTime: newHistogram(WaitTimeBounds), useTime: newHistogram(UseTimeBounds), openTime: newHistogram(OpenTimeBounds)}
@@ -147,6 +152,17 @@ func (p *Pool) WithTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return p.parts[0].WithTx(ctx, fn)
 }
 
+// WithTxOptions is WithTx with the transaction's options. See
+// Partition.WithTxOptions.
+func (p *Pool) WithTxOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
+	return p.parts[0].WithTxOptions(ctx, opts, fn)
+}
+
+// AcquireFunc is With, under pgxpool's name. See Partition.AcquireFunc.
+func (p *Pool) AcquireFunc(ctx context.Context, f func(*Conn) error) error {
+	return p.parts[0].With(ctx, f)
+}
+
 // Exec acquires a connection of the first partition, runs sql and
 // releases it.
 func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -155,6 +171,7 @@ func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 
 // Query acquires a connection of the first partition and runs sql; the
 // connection is released when the rows are closed or read to the end.
+// See Partition.Query.
 func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	return p.parts[0].Query(ctx, sql, args...)
 }
@@ -163,6 +180,51 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 // releases it.
 func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return p.parts[0].QueryRow(ctx, sql, args...)
+}
+
+// SendBatch sends b on a connection of the first partition. See
+// Partition.SendBatch.
+func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return p.parts[0].SendBatch(ctx, b)
+}
+
+// CopyFrom copies rows into table on a connection of the first partition.
+func (p *Pool) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	return p.parts[0].CopyFrom(ctx, table, columns, src)
+}
+
+// Begin starts a transaction on a connection of the first partition. See
+// Partition.Begin.
+func (p *Pool) Begin(ctx context.Context) (pgx.Tx, error) { return p.parts[0].Begin(ctx) }
+
+// BeginTx is Begin with options.
+func (p *Pool) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	return p.parts[0].BeginTx(ctx, opts)
+}
+
+// Ping checks that the server answers, on a connection of the first
+// partition.
+func (p *Pool) Ping(ctx context.Context) error { return p.parts[0].Ping(ctx) }
+
+// AcquireAllIdle leases every idle connection of every partition, as far
+// as each partition may hold them, without waiting. See
+// Partition.AcquireAllIdle.
+func (p *Pool) AcquireAllIdle(ctx context.Context) []*Conn {
+	var out []*Conn
+	for _, pt := range p.parts {
+		out = append(out, pt.AcquireAllIdle(ctx)...)
+	}
+	return out
+}
+
+// Reset closes every idle connection and has the connections in use closed
+// rather than reused when they are released, leaving the pool open: for an
+// event that may have broken every connection at once (a failover, a
+// network change), as pgxpool's Reset.
+func (p *Pool) Reset() {
+	for _, s := range p.eng.Reset() {
+		p.destroy(s)
+	}
 }
 
 // background keeps the pool healthy: it revokes leases held past MaxHold,
@@ -206,11 +268,11 @@ func (p *Pool) scanPeriod() time.Duration {
 }
 
 func (p *Pool) maintain(now time.Time) {
-	minIdle := make([]int, len(p.parts))
+	mins := make([]engine.Minimum, len(p.parts))
 	for i, pt := range p.parts {
-		minIdle[i] = pt.cfg.MinConns
+		mins[i] = engine.Minimum{Conns: pt.cfg.MinConns, Idle: pt.cfg.MinIdleConns}
 	}
-	u := p.eng.Maintain(now, p.cfg.MaxConnIdleTime, minIdle)
+	u := p.eng.Maintain(now, p.cfg.MaxConnIdleTime, mins)
 	for _, s := range u.Close {
 		p.destroy(s)
 	}
@@ -277,8 +339,9 @@ func (p *Pool) Stats() Stats {
 			Name: e.Name, InUse: e.Held, Idle: e.Idle, Max: e.Max, Guaranteed: e.Guaranteed,
 			Borrowed: e.Borrowed(), Waiting: e.Waiting, MaxWaiting: e.MaxWaiting, Paused: e.Paused,
 			Suspected: e.Suspected,
-			Acquires:  e.Acquires, WaitedAcquires: e.Waits,
+			Opening:   e.Opening, Acquires: e.Acquires, WaitedAcquires: e.Waits, EmptyAcquires: e.Empties,
 			Opened: e.Opens, OpenFailures: e.OpenFails, Closed: e.Closes,
+			ClosedLifetime: e.ClosesLifetime, ClosedIdle: e.ClosesIdle,
 		}
 		copy(ps.Rejected.n[:], e.Rejects[:]) // the same indices: RejectReason is engine.Reason
 		if !e.OldestAcquired.IsZero() {

@@ -2,14 +2,19 @@ package poolguard
 
 import (
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// rows frees the connection when the result is closed or read to the end.
+// rows are the rows of a query on a lease. They hold the Conn, so the lease
+// is not proven leaked while they are in use; reading them to the end or
+// closing them ends the call (and, for a query made on the pool or a
+// partition, releases the lease).
 type rows struct {
 	pgx.Rows
 	c       *Conn
-	pc      *pconn
-	release bool // release the lease too (Pool.Query)
+	pc      *pconn // nil for a batch's rows, whose call the batch holds
+	release bool   // release the lease too (a query on the pool)
 	done    bool
 	err     error // the final error, once done
 }
@@ -41,7 +46,11 @@ func (r *rows) finish() {
 		return
 	}
 	r.done = true
-	r.err = r.c.exit(r.pc, r.Rows.Err())
+	r.err = r.Rows.Err()
+	if r.pc == nil {
+		return
+	}
+	r.err = r.c.exit(r.pc, r.err)
 	if r.release {
 		r.c.Release()
 	}
@@ -56,16 +65,32 @@ func (r *rows) Err() error {
 	return r.Rows.Err()
 }
 
+// Conn returns nil, as pgx's contract allows for rows that did not come
+// straight from a pgx.Conn: the rows' connection belongs to the pool, and
+// may belong to another lease once they are closed. TypeMap gives what
+// callers of Conn usually want.
+func (r *rows) Conn() *pgx.Conn { return nil }
+
+// errRows are the rows of a query that failed before it ran, as pgxpool's:
+// every method reports the error, so the rows may be handed to
+// pgx.CollectRows and its kind unchecked.
+type errRows struct{ err error }
+
+func (errRows) Close()                                       {}
+func (e errRows) Err() error                                 { return e.err }
+func (errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (errRows) Next() bool                                   { return false }
+func (e errRows) Scan(...any) error                          { return e.err }
+func (e errRows) Values() ([]any, error)                     { return nil, e.err }
+func (errRows) RawValues() [][]byte                          { return nil }
+func (errRows) Conn() *pgx.Conn                              { return nil }
+func (errRows) TypeMap() *pgtype.Map                         { return nil }
+
 // row is the result of QueryRow, with pgx's semantics.
-type row struct {
-	rows pgx.Rows
-	err  error
-}
+type row struct{ rows pgx.Rows }
 
 func (r *row) Scan(dest ...any) error {
-	if r.err != nil {
-		return r.err
-	}
 	rs := r.rows
 	defer rs.Close()
 	if !rs.Next() {

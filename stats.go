@@ -26,8 +26,10 @@ func (s Stats) Total() PartitionStats {
 		t.MaxWaiting += p.MaxWaiting
 		t.OldestLease = max(t.OldestLease, p.OldestLease)
 		t.Suspected += p.Suspected
+		t.Opening += p.Opening
 		t.Acquires += p.Acquires
 		t.WaitedAcquires += p.WaitedAcquires
+		t.EmptyAcquires += p.EmptyAcquires
 		t.WaitTime = t.WaitTime.merge(p.WaitTime)
 		t.UseTime = t.UseTime.merge(p.UseTime)
 		t.OpenTime = t.OpenTime.merge(p.OpenTime)
@@ -35,6 +37,8 @@ func (s Stats) Total() PartitionStats {
 		t.Opened += p.Opened
 		t.OpenFailures += p.OpenFailures
 		t.Closed += p.Closed
+		t.ClosedLifetime += p.ClosedLifetime
+		t.ClosedIdle += p.ClosedIdle
 		t.Rejected.add(p.Rejected)
 		t.Leaks.add(p.Leaks)
 		t.Reclaimed.add(p.Reclaimed)
@@ -57,11 +61,15 @@ type PartitionStats struct {
 	OldestLease time.Duration // age of the oldest lease held; zero if none
 	Suspected   int           // leases held now that were reported as suspected leaks
 
+	Opening        int                   // connections being opened now
 	Acquires       int64                 // leases granted
 	WaitedAcquires int64                 // leases granted after waiting
+	EmptyAcquires  int64                 // leases that found no idle connection: they waited for one, or opened one
 	Opened         int64                 // connections opened
 	OpenFailures   int64                 // connections that failed to open
 	Closed         int64                 // connections closed, or taken out of the pool to close
+	ClosedLifetime int64                 // of those, closed for reaching MaxConnLifetime
+	ClosedIdle     int64                 // of those, closed for staying idle past MaxConnIdleTime
 	Rejected       Counts[RejectReason]  // acquires refused, by reason
 	Leaks          Counts[LeakKind]      // leak events, by kind
 	Reclaimed      Counts[ReclaimReason] // connections taken back from holders, by reason

@@ -2,16 +2,22 @@ package poolguard
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// tx is a transaction on a leased connection; each call is checked against
-// the lease like the Conn's own.
+// tx is a transaction on a leased connection: each call is checked against
+// the lease like the Conn's own, and the transaction holds the Conn, so the
+// lease is not proven leaked while the transaction is in use. A
+// transaction begun on the pool or a partition releases its lease when it
+// ends; dropped without ending, it is proven leaked with the call site of
+// its Begin.
 type tx struct {
-	inner pgx.Tx
-	c     *Conn
+	inner   pgx.Tx
+	c       *Conn
+	release bool // release the lease when the transaction ends
 }
 
 func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
@@ -27,43 +33,42 @@ func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
 	return &tx{inner: in, c: t.c}, nil
 }
 
-func (t *tx) Commit(ctx context.Context) error {
-	pc, err := t.c.start(ctx, "COMMIT")
-	if err != nil {
-		return err
-	}
-	return t.c.exit(pc, t.inner.Commit(ctx))
-}
+func (t *tx) Commit(ctx context.Context) error { return t.end(ctx, "COMMIT", t.inner.Commit) }
 
-func (t *tx) Rollback(ctx context.Context) error {
-	pc, err := t.c.start(ctx, "ROLLBACK")
-	if err != nil {
-		return err
+func (t *tx) Rollback(ctx context.Context) error { return t.end(ctx, "ROLLBACK", t.inner.Rollback) }
+
+// end commits or rolls back, then releases the lease of a transaction begun
+// on the pool, unless the call could not be made because the lease is busy
+// (rows still open), which leaves the transaction to be ended again.
+func (t *tx) end(ctx context.Context, sql string, do func(context.Context) error) error {
+	pc, err := t.c.start(ctx, sql)
+	if err == nil {
+		err = t.c.exit(pc, do(ctx))
 	}
-	return t.c.exit(pc, t.inner.Rollback(ctx))
+	if t.release && !errors.Is(err, ErrConnBusy) {
+		t.c.Release()
+	}
+	return err
 }
 
 func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	pc, err := t.c.start(ctx, "COPY "+table.Sanitize())
-	if err != nil {
-		return 0, err
-	}
-	n, err := t.inner.CopyFrom(ctx, table, columns, src)
-	return n, t.c.exit(pc, err)
+	return t.c.copyFrom(ctx, t.inner, table, columns, src)
 }
 
 func (t *tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	pc, err := t.c.start(ctx, batchSQL(b))
-	if err != nil {
-		return &batchResults{err: err}
-	}
-	return &batchResults{BatchResults: t.inner.SendBatch(ctx, b), c: t.c, pc: pc}
+	return t.c.sendBatch(ctx, t.inner, b, false)
 }
 
-func (t *tx) LargeObjects() pgx.LargeObjects { return t.inner.LargeObjects() }
+// LargeObjects returns the transaction's large objects. They run on the
+// transaction directly, and stop working when it ends; while they may be
+// in use the lease is not proven leaked by the collector.
+func (t *tx) LargeObjects() pgx.LargeObjects {
+	t.c.pin()
+	return t.inner.LargeObjects()
+}
 
 func (t *tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
-	pc, err := t.c.enter()
+	pc, err := t.c.start(ctx, sql)
 	if err != nil {
 		return nil, err
 	}
@@ -72,31 +77,18 @@ func (t *tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDe
 }
 
 func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	pc, err := t.c.start(ctx, sql)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	tag, err := t.inner.Exec(ctx, sql, args...)
-	return tag, t.c.exit(pc, err)
+	return t.c.exec(ctx, t.inner, sql, args)
 }
 
 func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	pc, err := t.c.start(ctx, sql)
-	if err != nil {
-		return nil, err
-	}
-	r, err := t.inner.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, t.c.exit(pc, err)
-	}
-	return &rows{Rows: r, c: t.c, pc: pc}, nil
+	return t.c.query(ctx, t.inner, sql, args, false)
 }
 
 func (t *tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r, err := t.Query(ctx, sql, args...)
-	return &row{rows: r, err: err}
+	r, _ := t.Query(ctx, sql, args...)
+	return &row{rows: r}
 }
 
-// Conn returns the underlying pgx.Conn. Calls made on it directly bypass
-// the lease checks.
-func (t *tx) Conn() *pgx.Conn { return t.inner.Conn() }
+// Conn returns the underlying pgx.Conn while the lease lasts, and nil
+// after, exposing the connection as Conn.Conn does.
+func (t *tx) Conn() *pgx.Conn { return t.c.Conn() }

@@ -102,7 +102,8 @@ type Slot[R any] struct {
 	acquired  time.Time
 	leased    bool
 	suspected bool
-	closed    bool // its place under MaxConns was given back
+	closed    bool   // its place under MaxConns was given back
+	epoch     uint64 // Engine.epoch when the resource was opened
 	npcs      int
 	pcs       [MaxStack]uintptr
 }
@@ -124,14 +125,16 @@ type Part[R any] struct {
 	queue  waitQueue[R]
 	paused bool
 
-	opening int // opens planned by Maintain and not yet reported by Opened
+	opening    int // opens planned by Maintain and not yet reported by OpenedIdle
+	connecting int // grants whose resource is being opened by their caller
 
 	// Average hold time, for the wait estimate; zero until samples exist.
 	holdAvg   time.Duration
 	holdCount int64
 
-	acquires, waits, opens, openFails, closes int64
-	rejects                                   [NumReasons]int64
+	acquires, waits, empties, opens, openFails, closes int64
+	closesLifetime, closesIdle                         int64
+	rejects                                            [NumReasons]int64
 }
 
 // Grant is what an acquire obtains: a leased slot, or the right to open a
@@ -155,6 +158,7 @@ type Engine[R any] struct {
 	parts    []*Part[R]
 	all      []*Slot[R] // every live slot, leased or idle
 	seq      uint64     // waiter arrival order across partitions
+	epoch    uint64     // Reset's count: a slot opened before the last Reset is not reused
 }
 
 // New returns an engine for cfg.
@@ -312,10 +316,14 @@ func (e *Engine[R]) grant(p *Part[R], pcs []uintptr, now time.Time) (Grant[R], b
 	if e.total < e.max {
 		e.total++
 		e.addHeld(p, 1)
+		p.connecting++
+		p.empties++
 		return Grant[R]{}, true
 	}
 	if v := e.victim(p); v != nil {
 		e.addHeld(p, 1)
+		p.connecting++
+		p.empties++
 		return Grant[R]{Evict: v}, true
 	}
 	return Grant[R]{}, false
@@ -366,6 +374,9 @@ func (e *Engine[R]) dispatch(first *Part[R], now time.Time) {
 		e.waiting--
 		p.acquires++
 		p.waits++
+		if g.Slot != nil {
+			p.empties++ // a grant to open a resource was counted in grant
+		}
 		w.ch <- result[R]{grant: g}
 	}
 }
@@ -378,6 +389,8 @@ func (e *Engine[R]) Opened(part int, res R, expires time.Time, pcs []uintptr) *S
 	now := time.Now()
 	e.mu.Lock()
 	p.opens++
+	p.connecting--
+	s.epoch = e.epoch
 	s.idx = len(e.all)
 	e.all = append(e.all, s)
 	s.lease(now, pcs)
@@ -391,6 +404,7 @@ func (e *Engine[R]) OpenFailed(part int) {
 	now := time.Now()
 	e.mu.Lock()
 	p.openFails++
+	p.connecting--
 	e.addHeld(p, -1)
 	e.total--
 	e.dispatch(p, now)

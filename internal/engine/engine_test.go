@@ -244,7 +244,7 @@ func TestClose(t *testing.T) {
 	if put(t, e, held, true) || put(t, e, idle[1], true) {
 		t.Error("a slot released after Close was kept")
 	}
-	if u := e.Maintain(time.Now(), time.Nanosecond, []int{3, 3}); len(u.Close)+len(u.Open) != 0 {
+	if u := e.Maintain(time.Now(), time.Nanosecond, conns(3, 3)); len(u.Close)+len(u.Open) != 0 {
 		t.Errorf("Maintain after Close: %+v", u)
 	}
 	checkStats(t, e, 0, []int{0, 0}, []int{0, 0})

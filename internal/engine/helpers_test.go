@@ -213,3 +213,13 @@ func takeNew(t testing.TB, e *Engine[*fakeRes], part int, expires time.Time) *te
 	}
 	return e.Opened(part, &fakeRes{}, expires, nil)
 }
+
+// conns returns minimums of n resources for each partition, with no idle
+// minimum.
+func conns(n ...int) []Minimum {
+	ms := make([]Minimum, len(n))
+	for i, x := range n {
+		ms[i].Conns = x
+	}
+	return ms
+}

@@ -117,6 +117,10 @@ const (
 	// Abandon ends a lease whose handle is unreachable, whatever its state:
 	// nobody can be using it any more.
 	Abandon
+	// Detach ends a lease with no call in flight by taking its resource
+	// out of the pool unclosed, for the holder to keep (pgxpool's Hijack):
+	// its place under MaxConns is given back at once.
+	Detach
 )
 
 // Action is what the caller must do with a slot's resource once its lease
@@ -133,6 +137,8 @@ const (
 	// call Engine.Closed. The holder's Exit then reports finish, and the
 	// holder closes what is left on its side.
 	Interrupt
+	// Detached: nothing; the resource left the pool with its holder.
+	Detached
 )
 
 // Ending is the outcome of ending a lease: what happened, and what the
@@ -175,13 +181,25 @@ func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
 	if how == Release && !taken {
 		p.observeHold(en.Held)
 	}
-	if action == Keep && (!reuse || e.closed || s.Expired(now)) {
-		en.Action = Close
+	if action == Keep {
+		switch {
+		case s.Expired(now):
+			p.closesLifetime++
+			en.Action = Close
+		case !reuse || e.closed || s.epoch != e.epoch:
+			en.Action = Close
+		}
 	}
-	if en.Action == Keep {
+	switch en.Action {
+	case Keep:
 		s.idleSince = now
 		p.idle = append(p.idle, s)
-	} else {
+	case Detached:
+		e.unregister(s)
+		p.closes++
+		s.closed = true
+		e.total--
+	default:
 		e.unregister(s)
 		p.closes++
 	}
@@ -204,14 +222,16 @@ func (s *Slot[R]) endWord(gen uint64, how How) (Action, bool) {
 		var to uint64
 		var a Action
 		switch st := v & stMask; {
-		case st == stHeld && (how == Release):
+		case st == stHeld && how == Release:
 			to, a = stFree, Keep
+		case st == stHeld && how == Detach:
+			to, a = stRevoked, Detached
 		case st == stHeld:
 			to, a = stRevoked, Close
 		case st == stBusy && how == Abandon:
 			// Nobody will Exit: the handle is unreachable.
 			to, a = stRevoked, Close
-		case st == stBusy && how != Discard:
+		case st == stBusy && (how == Release || how == Revoke):
 			to, a = stRevoking, Interrupt
 		default:
 			return 0, false

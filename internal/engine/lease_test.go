@@ -26,6 +26,7 @@ var leaseOps = map[string]func(s *testSlot, gen uint64) any{
 	"Discard": endOp(Discard),
 	"Revoke":  endOp(Revoke),
 	"Abandon": endOp(Abandon),
+	"Detach":  endOp(Detach),
 }
 
 // noEnd is what endOp reports when the lease word refused to end.
@@ -57,6 +58,7 @@ func TestLeaseTransitions(t *testing.T) {
 		{stHeld, "Discard", Close, stRevoked},
 		{stHeld, "Revoke", Close, stRevoked},
 		{stHeld, "Abandon", Close, stRevoked},
+		{stHeld, "Detach", Detached, stRevoked},
 
 		{stBusy, "Enter", EnterBusy, stBusy},
 		{stBusy, "Exit", false, stHeld},
@@ -66,6 +68,7 @@ func TestLeaseTransitions(t *testing.T) {
 		{stBusy, "Discard", noEnd, stBusy},
 		{stBusy, "Revoke", Interrupt, stRevoking},
 		{stBusy, "Abandon", Close, stRevoked},
+		{stBusy, "Detach", noEnd, stBusy},
 
 		{stRevoking, "Enter", EnterRevoked, stRevoking},
 		{stRevoking, "Exit", true, stRevoked},
@@ -109,7 +112,7 @@ func TestLeaseStaleGeneration(t *testing.T) {
 	const gen = 9
 	stale := map[string]any{
 		"Enter": EnterEnded, "Exit": false, "Busy": false, "Held": false,
-		"Release": noEnd, "Discard": noEnd, "Revoke": noEnd, "Abandon": noEnd,
+		"Release": noEnd, "Discard": noEnd, "Revoke": noEnd, "Abandon": noEnd, "Detach": noEnd,
 	}
 	for st, sn := range stateNames {
 		for op, want := range stale {

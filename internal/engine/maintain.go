@@ -8,11 +8,17 @@ type Upkeep[R any] struct {
 	Open  []int      // partitions to open one idle resource for (see OpenedIdle)
 }
 
+// Minimum is what Maintain keeps open for a partition.
+type Minimum struct {
+	Conns int // resources, leased or idle
+	Idle  int // idle resources
+}
+
 // Maintain takes out of the idle lists the slots that expired or stayed idle
-// longer than idleTimeout (zero: no limit), keeping each partition's minimum
-// minIdle[i] of resources, and plans new idle resources for partitions below
-// that minimum, within MaxConns.
-func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, minIdle []int) Upkeep[R] {
+// longer than idleTimeout (zero: no limit), keeping each partition's
+// minimum mins[i], and plans new idle resources for partitions below it,
+// within MaxConns.
+func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, mins []Minimum) Upkeep[R] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var u Upkeep[R]
@@ -20,27 +26,81 @@ func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, minIdle [
 		return u
 	}
 	for i, p := range e.parts {
+		m := mins[i]
 		keep := p.idle[:0]
 		for j, s := range p.idle {
-			have := p.held + len(keep) + (len(p.idle) - j)
-			stale := idleTimeout > 0 && now.Sub(s.idleSince) > idleTimeout && have > minIdle[i]
-			if s.Expired(now) || stale {
-				e.unregister(s)
-				p.closes++
-				u.Close = append(u.Close, s)
+			idle := len(keep) + (len(p.idle) - j)
+			stale := idleTimeout > 0 && now.Sub(s.idleSince) > idleTimeout && p.held+idle > m.Conns && idle > m.Idle
+			switch {
+			case s.Expired(now):
+				p.closesLifetime++
+			case stale:
+				p.closesIdle++
+			default:
+				keep = append(keep, s)
 				continue
 			}
-			keep = append(keep, s)
+			e.unregister(s)
+			p.closes++
+			u.Close = append(u.Close, s)
 		}
 		clear(p.idle[len(keep):])
 		p.idle = keep
-		for n := p.held + len(p.idle) + p.opening; n < minIdle[i] && e.total < e.max; n++ {
+		need := max(m.Conns-(p.held+len(p.idle)+p.opening), m.Idle-(len(p.idle)+p.opening))
+		for ; need > 0 && e.total < e.max; need-- {
 			e.total++
 			p.opening++
 			u.Open = append(u.Open, i)
 		}
 	}
 	return u
+}
+
+// Reset takes every idle slot out of the pool, for the caller to close,
+// and has the slots leased now closed rather than reused when their leases
+// end: for when every connection may have gone bad at once (a failover, a
+// network change).
+func (e *Engine[R]) Reset() []*Slot[R] {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.epoch++
+	var out []*Slot[R]
+	for _, p := range e.parts {
+		for _, s := range p.idle {
+			e.unregister(s)
+			p.closes++
+		}
+		out = append(out, p.idle...)
+		clear(p.idle)
+		p.idle = p.idle[:0]
+	}
+	return out
+}
+
+// TakeIdle leases every idle slot of partition part that the partition may
+// hold now, without waiting, recording pcs in each lease. Callers waiting
+// in the partition's queue come first: with callers queued, it takes
+// nothing.
+func (e *Engine[R]) TakeIdle(part int, pcs []uintptr) []*Slot[R] {
+	p := e.parts[part]
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || p.paused || !p.queue.empty() {
+		return nil
+	}
+	var out []*Slot[R]
+	for len(p.idle) > 0 && e.admissible(p) {
+		n := len(p.idle) - 1
+		s := p.idle[n]
+		p.idle[n] = nil
+		p.idle = p.idle[:n]
+		e.addHeld(p, 1)
+		s.lease(now, pcs)
+		p.acquires++
+		out = append(out, s)
+	}
+	return out
 }
 
 // OpenedIdle adds an idle resource opened as Maintain planned. If the engine
@@ -52,7 +112,7 @@ func (e *Engine[R]) OpenedIdle(part int, res R, expires time.Time) (toClose *Slo
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p.opening--
-	s := &Slot[R]{Res: res, part: p, expires: expires, idx: -1, idleSince: now}
+	s := &Slot[R]{Res: res, part: p, expires: expires, idx: -1, idleSince: now, epoch: e.epoch}
 	s.word.v.Store(pack(0, stFree))
 	if e.closed {
 		return s

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -34,7 +35,7 @@ func TestMaintainExpiry(t *testing.T) {
 	for _, s := range []*testSlot{live, old, never} {
 		put(t, e, s, true)
 	}
-	u := e.Maintain(time.Now().Add(2*time.Minute), 0, []int{3})
+	u := e.Maintain(time.Now().Add(2*time.Minute), 0, conns(3))
 	// Closing resources still count under MaxConns: no open is planned yet.
 	if len(u.Close) != 1 || u.Close[0] != old || len(u.Open) != 0 {
 		t.Fatalf("Maintain = %+v, want the expired slot closed even below the minimum", u)
@@ -42,7 +43,7 @@ func TestMaintainExpiry(t *testing.T) {
 	checkStats(t, e, 3, []int{0}, []int{2})
 	closeAll(e, u.Close)
 	checkStats(t, e, 2, []int{0}, []int{2})
-	if u = e.Maintain(time.Now(), 0, []int{3}); len(u.Close) != 0 || len(u.Open) != 1 {
+	if u = e.Maintain(time.Now(), 0, conns(3)); len(u.Close) != 0 || len(u.Open) != 1 {
 		t.Fatalf("Maintain = %+v, want one open to replace the expired slot", u)
 	}
 	e.OpenIdleFailed(0)
@@ -57,11 +58,11 @@ func TestMaintainIdleTimeoutKeepsMinimum(t *testing.T) {
 	later := time.Now().Add(time.Hour)
 
 	// Within the timeout nothing closes.
-	if u := e.Maintain(later, 2*time.Hour, []int{0, 0}); len(u.Close)+len(u.Open) != 0 {
+	if u := e.Maintain(later, 2*time.Hour, conns(0, 0)); len(u.Close)+len(u.Open) != 0 {
 		t.Fatalf("Maintain within the timeout: %+v", u)
 	}
 	// a keeps 3 resources counting the held one: the two oldest idle go.
-	u := e.Maintain(later, time.Minute, []int{3, 1})
+	u := e.Maintain(later, time.Minute, conns(3, 1))
 	if len(u.Close) != 2 || u.Close[0] != ss[0] || u.Close[1] != ss[1] || len(u.Open) != 0 {
 		t.Fatalf("Maintain = %+v, want the two oldest idle slots of a", u)
 	}
@@ -74,10 +75,10 @@ func TestMaintainIdleTimeoutKeepsMinimum(t *testing.T) {
 		put(t, e, s, true)
 	}
 	// No timeout: nothing stale; b's minimum is kept.
-	if u := e.Maintain(later, 0, []int{0, 1}); len(u.Close) != 0 {
+	if u := e.Maintain(later, 0, conns(0, 1)); len(u.Close) != 0 {
 		t.Fatalf("Maintain without timeout closed %d", len(u.Close))
 	}
-	u = e.Maintain(later, time.Minute, []int{0, 0})
+	u = e.Maintain(later, time.Minute, conns(0, 0))
 	if len(u.Close) != 3 {
 		t.Fatalf("Maintain with no minimum closed %d of 3 idle", len(u.Close))
 	}
@@ -89,7 +90,7 @@ func TestMaintainIdleTimeoutKeepsMinimum(t *testing.T) {
 func TestMaintainPlansOpens(t *testing.T) {
 	e := newEngine(t, 4, pc("a", 0, 4, 0), pc("b", 0, 4, 0))
 	s := take(t, e, 0)
-	u := e.Maintain(time.Now(), 0, []int{3, 3})
+	u := e.Maintain(time.Now(), 0, conns(3, 3))
 	// a has 1 and needs 2 more; b gets what is left under MaxConns.
 	if len(u.Open) != 3 || u.Open[0] != 0 || u.Open[1] != 0 || u.Open[2] != 1 {
 		t.Fatalf("Open = %v, want [0 0 1]", u.Open)
@@ -118,7 +119,7 @@ func TestMaintainPlansOpens(t *testing.T) {
 
 func TestOpenedAfterClose(t *testing.T) {
 	e := newEngine(t, 2, pc("a", 0, 2, 0))
-	u := e.Maintain(time.Now(), 0, []int{2})
+	u := e.Maintain(time.Now(), 0, conns(2))
 	if len(u.Open) != 2 {
 		t.Fatalf("Open = %v", u.Open)
 	}
@@ -139,7 +140,7 @@ func TestOpenedAfterClose(t *testing.T) {
 
 func TestOpenedServesWaiter(t *testing.T) {
 	e := newEngine(t, 1, pc("a", 0, 1, 0), pc("b", 0, 1, 5))
-	u := e.Maintain(time.Now(), 0, []int{1, 0})
+	u := e.Maintain(time.Now(), 0, conns(1, 0))
 	if len(u.Open) != 1 {
 		t.Fatalf("Open = %v", u.Open)
 	}
@@ -157,7 +158,7 @@ func TestOpenedServesWaiter(t *testing.T) {
 // failed goes to a caller waiting for one.
 func TestFailedOpenServesWaiter(t *testing.T) {
 	e := newEngine(t, 1, pc("a", 0, 1, 0), pc("b", 0, 1, 5))
-	if u := e.Maintain(time.Now(), 0, []int{1, 0}); len(u.Open) != 1 {
+	if u := e.Maintain(time.Now(), 0, conns(1, 0)); len(u.Open) != 1 {
 		t.Fatalf("Open = %v", u.Open)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -175,18 +176,64 @@ func TestFailedOpenServesWaiter(t *testing.T) {
 // and not done yet count toward the minimum at the next Maintain.
 func TestMaintainCountsOpensInFlight(t *testing.T) {
 	e := newEngine(t, 5, pc("a", 0, 5, 0))
-	u := e.Maintain(time.Now(), 0, []int{2})
+	u := e.Maintain(time.Now(), 0, conns(2))
 	if len(u.Open) != 2 {
 		t.Fatalf("Open = %v, want 2 opens", u.Open)
 	}
-	if again := e.Maintain(time.Now(), 0, []int{2}); len(again.Open) != 0 {
+	if again := e.Maintain(time.Now(), 0, conns(2)); len(again.Open) != 0 {
 		t.Fatalf("a second Maintain planned %d more opens while 2 are in flight", len(again.Open))
 	}
 	e.OpenedIdle(0, &fakeRes{}, time.Time{})
 	e.OpenIdleFailed(0)
-	if again := e.Maintain(time.Now(), 0, []int{2}); len(again.Open) != 1 {
+	if again := e.Maintain(time.Now(), 0, conns(2)); len(again.Open) != 1 {
 		t.Fatalf("after one open failed, Maintain planned %v, want one open", again.Open)
 	}
 	e.OpenedIdle(0, &fakeRes{}, time.Time{})
 	checkStats(t, e, 2, []int{0}, []int{2})
+}
+
+// TestReset checks that Reset hands back the idle slots and has the leased
+// ones closed when their leases end, while newer slots are reused.
+func TestReset(t *testing.T) {
+	e := newEngine(t, 3, pc("a", 0, 3, 0))
+	held := take(t, e, 0)
+	idle := idleSlots(t, e, 0, 2)
+	got := e.Reset()
+	if len(got) != 2 || !slices.Contains(got, idle[0]) || !slices.Contains(got, idle[1]) {
+		t.Fatalf("Reset returned %d slots, want the 2 idle ones", len(got))
+	}
+	closeAll(e, got)
+	if put(t, e, held, true) {
+		t.Error("a slot leased before Reset was kept")
+	}
+	fresh := take(t, e, 0)
+	if !put(t, e, fresh, true) {
+		t.Error("a slot opened after Reset was not kept")
+	}
+	if st := e.Stats().Parts[0]; st.Closes != 3 || st.Idle != 1 {
+		t.Errorf("after Reset: %d closes, %d idle; want 3 and 1", st.Closes, st.Idle)
+	}
+}
+
+// TestTakeIdle checks that TakeIdle leases the idle slots the partition may
+// hold, and none while callers wait.
+func TestTakeIdle(t *testing.T) {
+	e := newEngine(t, 4, pc("a", 0, 2, 5), pc("b", 0, 4, 0))
+	idleSlots(t, e, 0, 2)
+	idleSlots(t, e, 1, 1)
+	got := e.TakeIdle(0, nil)
+	if len(got) != 2 || got[0].Part() != 0 || got[1].Part() != 0 {
+		t.Fatalf("TakeIdle leased %d slots, want partition a's 2", len(got))
+	}
+	checkStats(t, e, 3, []int{2, 0}, []int{0, 1})
+	w := enqueue(t, e, context.Background(), 0)
+	put(t, e, got[0], true)
+	s := served(t, e, w, 0)
+	w = enqueue(t, e, context.Background(), 0)
+	if more := e.TakeIdle(0, nil); len(more) != 0 {
+		t.Fatalf("TakeIdle took %d slots with a caller waiting", len(more))
+	}
+	put(t, e, got[1], true)
+	put(t, e, served(t, e, w, 0), true)
+	put(t, e, s, true)
 }

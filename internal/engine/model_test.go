@@ -363,6 +363,8 @@ func (m *model) ended(s *testSlot, h mHolder, en Ending[*fakeRes]) {
 	switch en.Action {
 	case Keep:
 		m.idle[h.part] = append(m.idle[h.part], s)
+	case Detached:
+		// Out of the pool with its holder; its place is free already.
 	case Interrupt:
 		if !s.Exit(h.gen) {
 			m.failf("the interrupted holder's Exit did not report finish")
@@ -374,7 +376,7 @@ func (m *model) ended(s *testSlot, h mHolder, en Ending[*fakeRes]) {
 	if s.Enter(h.gen) == EnterOK {
 		m.failf("the handle of an ended lease entered its slot")
 	}
-	for _, how := range []How{Release, Discard, Revoke, Abandon} {
+	for _, how := range []How{Release, Discard, Revoke, Abandon, Detach} {
 		if again := m.e.End(s, h.gen, how, true); again.Ended {
 			m.failf("a lease ended twice (the second by %v)", how)
 		}
@@ -389,15 +391,18 @@ func (m *model) revoke() {
 		return
 	}
 	h := m.holders[s]
-	how := []How{Discard, Revoke, Abandon}[m.rng.IntN(3)]
-	busy := how != Discard && m.rng.IntN(2) == 0
+	how := []How{Discard, Revoke, Abandon, Detach}[m.rng.IntN(4)]
+	busy := (how == Revoke || how == Abandon) && m.rng.IntN(2) == 0
 	if busy && s.Enter(h.gen) != EnterOK {
 		m.failf("Enter failed on a held slot")
 	}
 	en := m.e.End(s, h.gen, how, true)
 	want := Close
-	if busy && how == Revoke {
+	switch {
+	case busy && how == Revoke:
 		want = Interrupt
+	case how == Detach:
+		want = Detached
 	}
 	if !en.Ended || !en.Taken || en.Action != want || en.Lease.Slot != s {
 		m.failf("End(%v) busy %v = %+v, want taken and action %v", how, busy, en, want)
@@ -551,34 +556,39 @@ func (m *model) maintain() {
 		now = now.Add(2 * time.Hour)
 	}
 	timeout := time.Duration(m.rng.IntN(2)) * time.Hour
-	minIdle := make([]int, len(m.cfg.Parts))
+	mins := make([]Minimum, len(m.cfg.Parts))
 	for i, c := range m.cfg.Parts {
-		minIdle[i] = m.rng.IntN(c.Max + 1)
+		mins[i] = Minimum{Conns: m.rng.IntN(c.Max + 1), Idle: m.rng.IntN(2)}
 	}
-	have := make([]int, len(minIdle))
+	have := make([]int, len(mins))
+	idle := make([]int, len(mins))
 	for i := range have {
 		have[i] = m.held(i) + len(m.idle[i])
+		idle[i] = len(m.idle[i])
 	}
-	u := m.e.Maintain(now, timeout, minIdle)
+	u := m.e.Maintain(now, timeout, mins)
 	for _, s := range u.Close {
 		p := s.Part()
 		i := slices.Index(m.idle[p], s)
 		if i < 0 {
 			m.failf("Maintain closes a slot that is not idle")
 		}
-		stale := timeout > 0 && have[p] > minIdle[p]
+		stale := timeout > 0 && have[p] > mins[p].Conns && idle[p] > mins[p].Idle
 		if !s.Expired(now) && !stale {
-			m.failf("Maintain closes a live idle slot of partition %d (has %d, minimum %d)", p, have[p], minIdle[p])
+			m.failf("Maintain closes a live idle slot of partition %d (has %d, %d idle, minimum %+v)", p, have[p], idle[p], mins[p])
 		}
 		if !s.Expired(now) {
 			have[p]--
+			idle[p]--
 		}
 		m.idle[p] = slices.Delete(m.idle[p], i, i+1)
 		m.closing = append(m.closing, s)
 	}
 	for _, p := range u.Open {
-		if n := m.held(p) + len(m.idle[p]) + count(m.planned, p); n >= minIdle[p] {
-			m.failf("Maintain plans an open for partition %d which has %d of minimum %d", p, n, minIdle[p])
+		planned := count(m.planned, p)
+		if m.held(p)+len(m.idle[p])+planned >= mins[p].Conns && len(m.idle[p])+planned >= mins[p].Idle {
+			m.failf("Maintain plans an open for partition %d which has %d held, %d idle, %d planned, minimum %+v",
+				p, m.held(p), len(m.idle[p]), planned, mins[p])
 		}
 		m.planned = append(m.planned, p)
 	}

@@ -10,8 +10,11 @@ type PartStats struct {
 	Paused                      bool
 	OldestAcquired              time.Time // zero when nothing is held
 	Suspected                   int       // leases held now that were marked suspected
+	Opening                     int       // resources being opened
 	Acquires, Waits             int64
+	Empties                     int64 // acquires that found no idle resource: they waited or opened one
 	Opens, OpenFails, Closes    int64
+	ClosesLifetime, ClosesIdle  int64 // closes of expired slots, and of slots idle too long
 	Rejects                     [NumReasons]int64
 }
 
@@ -38,8 +41,9 @@ func (e *Engine[R]) Stats() Stats {
 		st.Parts[i] = PartStats{
 			Name: p.cfg.Name, Held: p.held, Idle: len(p.idle), Waiting: p.queue.n,
 			Guaranteed: p.cfg.Guaranteed, Max: p.cfg.Max, MaxWaiting: p.cfg.MaxWaiting,
-			Paused: p.paused, Acquires: p.acquires, Waits: p.waits,
-			Opens: p.opens, OpenFails: p.openFails, Closes: p.closes, Rejects: p.rejects,
+			Paused: p.paused, Opening: p.opening + p.connecting, Acquires: p.acquires, Waits: p.waits, Empties: p.empties,
+			Opens: p.opens, OpenFails: p.openFails, Closes: p.closes,
+			ClosesLifetime: p.closesLifetime, ClosesIdle: p.closesIdle, Rejects: p.rejects,
 		}
 	}
 	for _, s := range e.all {

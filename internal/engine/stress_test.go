@@ -60,7 +60,7 @@ func TestStress(t *testing.T) {
 			default:
 			}
 			e.SetPaused(rng.IntN(len(cfg.Parts)), rng.IntN(3) == 0)
-			u := e.Maintain(time.Now().Add(time.Duration(rng.IntN(2))*time.Hour), time.Minute, []int{1, 1, 0})
+			u := e.Maintain(time.Now().Add(time.Duration(rng.IntN(2))*time.Hour), time.Minute, conns(1, 1, 0))
 			for _, s := range u.Close {
 				e.Closed(s)
 			}
