@@ -3,7 +3,11 @@
 //
 // Each server is a fresh cluster in its own temporary directory, listening
 // on a free port on 127.0.0.1 and on a Unix socket in that directory, with
-// trust authentication and durability turned off for speed. The server is a
+// durability turned off for speed. Over TCP, which every local user can
+// reach, the superuser "postgres" needs a password drawn at random for each
+// server, which the URLs from [Server.DSN], [Server.ConnString] and
+// [Server.CreateDatabase] carry; the socket's directory is private to the
+// server's user, and there no password is asked. The server is a
 // child process of the caller: it is stopped by [Server.Close] and, on
 // Linux, also when the caller dies, so a crashed test leaves no server
 // behind; the first Start in a later process removes its directory.

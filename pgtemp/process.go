@@ -48,7 +48,9 @@ func startProcess(ctx context.Context, s *Server) (*process, error) {
 		close(p.exited)
 	}()
 
-	if err := p.waitReady(ctx, s.DSN()); err != nil {
+	// Readiness is asked over the Unix socket, which is this server's
+	// alone; another server may have taken the TCP port.
+	if err := p.waitReady(ctx, s.socketDSN()); err != nil {
 		p.stop(context.Background())
 		tail := logTail(s.logPath(), offset)
 		if strings.Contains(tail, "could not bind") || strings.Contains(tail, "could not create any TCP/IP sockets") {
