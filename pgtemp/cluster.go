@@ -1,6 +1,7 @@
 package pgtemp
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -162,8 +163,15 @@ func templateDir(ctx context.Context, bins string, cred *syscall.Credential, log
 		"--no-sync", "--no-instructions")
 	cmd.Dir = build
 	cmd.SysProcAttr = sysProcAttr(cred)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("pgtemp: initdb: %w\n%s", err, out)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	childDone, err := startChild(cmd)
+	if err == nil {
+		err = cmd.Wait()
+		childDone()
+	}
+	if err != nil {
+		return "", fmt.Errorf("pgtemp: initdb: %w\n%s", err, out.Bytes())
 	}
 	// If another process got there first, its template serves as well.
 	if err := os.Rename(build, root); err != nil && !usableTemplate(root, uid) {

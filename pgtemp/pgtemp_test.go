@@ -279,15 +279,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first line of postmaster.pid is the postmaster's pid.
-	b, err := os.ReadFile(filepath.Join(s.SocketDir(), "data", "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := postmasterPID(t, s)
 
 	var wg sync.WaitGroup
 	for range 3 {
@@ -307,6 +299,21 @@ func TestClose(t *testing.T) {
 	if err := s.Start(t.Context()); err == nil {
 		t.Error("Start after Close succeeded")
 	}
+}
+
+// postmasterPID returns the process ID of s's postmaster: the first line
+// of postmaster.pid.
+func postmasterPID(t *testing.T, s *pgtemp.Server) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.SocketDir(), "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
 
 func TestNoBinaries(t *testing.T) {

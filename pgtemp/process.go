@@ -37,7 +37,7 @@ func startProcess(ctx context.Context, s *Server) (*process, error) {
 	cmd.Dir = s.dir // the caller's directory may be closed to the postgres user
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr(s.cred)
-	err = cmd.Start()
+	childDone, err := startChild(cmd)
 	logFile.Close() // the child holds its own copy
 	if err != nil {
 		return nil, fmt.Errorf("pgtemp: start postgres: %w", err)
@@ -45,6 +45,7 @@ func startProcess(ctx context.Context, s *Server) (*process, error) {
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait()
+		childDone()
 		close(p.exited)
 	}()
 
