@@ -9,8 +9,11 @@
 // [Server.CreateDatabase] carry; the socket's directory is private to the
 // server's user, and there no password is asked. The server is a
 // child process of the caller: it is stopped by [Server.Close] and, on
-// Linux, also when the caller dies, so a crashed test leaves no server
-// behind; the first Start in a later process removes its directory.
+// Linux, also when the caller dies, whichever of its threads started it, so
+// a crashed or killed test leaves no server behind. Its directory stays
+// until the next [Start], in any process, which removes the directories of
+// owners that have exited at once; each directory records its owner's
+// process ID and start time.
 //
 // Running initdb takes about a second, so the first server built from a
 // given set of binaries leaves an initialised template cluster in

@@ -123,7 +123,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 
 	began := time.Now()
-	sweepOnce.Do(func() { sweepStale(logf) })
+	sweepStale(logf)
 	template, err := templateDir(ctx, bins, cred, logf)
 	if err != nil {
 		return nil, err
@@ -133,6 +133,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("pgtemp: create temporary directory: %w", err)
 	}
 	lock, err := lockDir(dir)
+	if err == nil {
+		if err = writeOwner(dir); err != nil {
+			lock.Close()
+		}
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
