@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // Secrets that must never appear in the handler's output.
 const (
 	argument = "arg-alice-7c21@example.com"
-	token    = "tok-3b7e5c0d8a"
+	token    = "tok-3b7e5c0d8a-91f2e6"
 )
 
 // password is the server's, which the pools' connection strings carry.
@@ -78,7 +78,11 @@ func newHandler(t *testing.T, pool *poolguard.Pool, opts admin.Options) string {
 	var log logBuffer
 	opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	mux := http.NewServeMux()
-	mux.Handle("/debug/pool/", http.StripPrefix("/debug/pool", admin.NewHandler(pool, opts)))
+	h, err := admin.New(pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/debug/pool/", http.StripPrefix("/debug/pool", h))
 	web := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		web.Close()

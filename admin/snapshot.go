@@ -23,6 +23,8 @@ type Snapshot struct {
 	Activity Activity `json:"activity"`
 	// Actions reports whether actions are enabled (a token is configured).
 	Actions bool `json:"actions"`
+	// ReadAuth reports whether reading the snapshot needs a token.
+	ReadAuth bool `json:"readAuth"`
 }
 
 // Partition is one partition's statistics.
@@ -100,7 +102,8 @@ func (h *handler) snapshot(ctx context.Context) Snapshot {
 		Partitions: make([]Partition, 0, len(st.Partitions)),
 		Leases:     []Lease{},
 		CallSites:  []CallSite{},
-		Actions:    h.opts.Token != "",
+		Actions:    h.tokenHash != nil,
+		ReadAuth:   h.readHash != nil,
 	}
 	for _, p := range st.Partitions {
 		s.Partitions = append(s.Partitions, partition(p))
