@@ -46,7 +46,11 @@
 //
 // The query each lease is running comes from pg_stat_activity, read over a
 // separate short-lived connection made with the pool's connection
-// settings, never through the pool, which may be exhausted. pgx sends
+// settings, never through the pool, which may be exhausted. Requests that
+// arrive together share one snapshot, which is reused for half of
+// [Options.Refresh], so there is at most one such connection at a time
+// however many requests arrive, and a request whose client goes away stops
+// waiting without cutting short the snapshot others wait for. pgx sends
 // arguments apart from the statement text, and literals in the text are
 // replaced with ? besides (see [RedactSQL]). When the server cannot be
 // queried, the page says so and shows everything else.

@@ -44,7 +44,8 @@ type Options struct {
 	// Title names the pool on the page. Empty means "poolguard".
 	Title string
 	// Refresh is how often the page polls the snapshot. Zero means two
-	// seconds.
+	// seconds. A snapshot is served to every request for half this long,
+	// so that many pages polling cost one query.
 	Refresh time.Duration
 	// MaxQueryLength cuts the queries shown to this many characters. Zero
 	// means 300; -1 shows them whole (as far as the server keeps them:
@@ -119,6 +120,7 @@ func New(pool *poolguard.Pool, opts Options) (*Handler, error) {
 		tokenHash: hashToken(opts.Token), readHash: hashToken(opts.ReadToken),
 		activity: newActivityReader(pool.Config().ConnConfig, opts.ActivityTimeout),
 	}
+	h.snapshots = &snapshots{take: h.snapshot, ttl: opts.Refresh / 2}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.HandleFunc("GET /snapshot", h.serveSnapshot)
@@ -188,6 +190,7 @@ type handler struct {
 	tokenHash []byte // SHA-256 of the token; nil when actions are disabled
 	readHash  []byte // SHA-256 of the read token; nil when reads are open
 	activity  *activityReader
+	snapshots *snapshots
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -206,7 +209,12 @@ func (h *handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		refused(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.snapshot(r.Context()))
+	snap, err := h.snapshots.get(r.Context())
+	if err != nil { // the client went away, or a server timeout ended the request
+		writeJSON(w, http.StatusServiceUnavailable, result{Error: "no snapshot: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, snap)
 }
 
 // refused answers a request that err refused.
@@ -260,6 +268,7 @@ func (h *handler) action(do func(*http.Request) (string, error)) http.HandlerFun
 			writeJSON(w, status, result{Error: err.Error()})
 			return
 		}
+		h.snapshots.forget()
 		h.opts.Logger.Info("poolguard admin: "+msg, "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusOK, result{OK: true, Message: msg})
 	}
