@@ -29,7 +29,8 @@ func Example_loopback() {
 	h, err := admin.New(pool, admin.Options{
 		Title: "userapi",
 		// Enables pause, resume and revoke; leave empty for a read-only
-		// page. At least 16 bytes: openssl rand -hex 32.
+		// page. At least 16 bytes: a long random string, as from
+		// crypto/rand.Text.
 		Token: os.Getenv("POOL_ADMIN_TOKEN"),
 		// If set, reading the page's data needs it (or Token) too.
 		ReadToken: os.Getenv("POOL_ADMIN_READ_TOKEN"),

@@ -32,8 +32,8 @@ type Options struct {
 	// Token enables the actions (pause, resume, revoke): a request must
 	// carry it as "Authorization: Bearer <token>". It also authorizes
 	// reads. Empty disables the actions. It must be at least
-	// MinTokenLength bytes: use a long random string, such as the output
-	// of "openssl rand -hex 32".
+	// MinTokenLength bytes: use a long random string, such as one from
+	// crypto/rand.Text.
 	Token string
 	// ReadToken, if not empty, is needed to read the snapshot, carried as
 	// Token is (Token is accepted as well); empty serves the snapshot to
@@ -96,7 +96,7 @@ func New(pool *poolguard.Pool, opts Options) (*Handler, error) {
 	for _, t := range []struct{ name, value string }{{"Token", opts.Token}, {"ReadToken", opts.ReadToken}} {
 		if t.value != "" && len(t.value) < MinTokenLength {
 			// The token itself is never quoted.
-			return nil, fmt.Errorf("%w: admin.Options.%s is %d bytes, fewer than %d: use a long random string, such as the output of \"openssl rand -hex 32\", or leave it empty",
+			return nil, fmt.Errorf("%w: admin.Options.%s is %d bytes, fewer than %d: use a long random string, such as one from crypto/rand.Text (26 characters), or leave it empty",
 				ErrShortToken, t.name, len(t.value), MinTokenLength)
 		}
 	}

@@ -334,7 +334,7 @@ func TestShortTokens(t *testing.T) {
 			t.Errorf("New with a short %s: %v, want ErrShortToken", tc.name, err)
 			continue
 		}
-		for _, want := range []string{"admin.Options." + tc.name, "16", "openssl rand"} {
+		for _, want := range []string{"admin.Options." + tc.name, "16", "crypto/rand.Text"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("the error %q does not say %q", err, want)
 			}
