@@ -354,15 +354,19 @@ func (s *Server) ConnString(database string) string {
 // String returns the server's URL with its password replaced by "xxxxx",
 // fit for logs and error messages.
 func (s *Server) String() string {
+	u := s.base
+	u.Path = "/postgres"
 	if s.external {
-		u, err := url.Parse(s.rawURL)
+		p, err := url.Parse(s.rawURL)
 		if err != nil { // Start has parsed it, so this does not happen
 			return "pgtemp server from " + EnvDatabaseURL
 		}
-		return u.Redacted()
+		u = *p
+		if q := u.Query(); q.Has("password") { // libpq takes it here too
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
 	}
-	u := s.base
-	u.Path = "/postgres"
 	return u.Redacted()
 }
 

@@ -337,6 +337,9 @@ func TestExternal(t *testing.T) {
 	if !s.External() {
 		t.Fatal("External() = false")
 	}
+	if !strings.Contains(s.String(), "postgres:xxxxx@") {
+		t.Errorf("String() = %q, want the URL with the password redacted", s)
+	}
 	if s.DSN() != real.DSN() || s.Port() != real.Port() {
 		t.Errorf("DSN differs from the one in %s: %v, want %v", pgtemp.EnvDatabaseURL, s, real)
 	}
@@ -354,6 +357,21 @@ func TestExternal(t *testing.T) {
 		t.Fatal(err)
 	}
 	queryInt(t, connect(t, real.DSN()), "SELECT 1") // Close left it running
+
+	// The password may also be a query parameter.
+	u, err := url.Parse(real.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	q := u.Query()
+	q.Set("password", password)
+	u.User, u.RawQuery = url.User("postgres"), q.Encode()
+	t.Setenv(pgtemp.EnvDatabaseURL, u.String())
+	s = pgtemp.New(t, pgtemp.Options{})
+	if str := s.String(); strings.Contains(str, password) || !strings.Contains(str, "password=xxxxx") {
+		t.Errorf("String() = %q, want the password parameter redacted", str)
+	}
 }
 
 func TestStartFailureShowsLog(t *testing.T) {
