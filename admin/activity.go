@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,7 +23,9 @@ type backend struct {
 type activityReader struct {
 	cfg     *pgx.ConnConfig
 	timeout time.Duration
-	mu      sync.Mutex // one admin connection at a time, however many pages poll
+	// sem holds a token while a connection is open: one at a time, even
+	// when a flight forgotten after an action overlaps the next.
+	sem chan struct{}
 }
 
 func newActivityReader(cfg *pgx.ConnConfig, timeout time.Duration) *activityReader {
@@ -32,16 +33,24 @@ func newActivityReader(cfg *pgx.ConnConfig, timeout time.Duration) *activityRead
 	cfg.RuntimeParams["application_name"] = "poolguard/admin"
 	// A statement cache would be wasted on a connection used once.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	return &activityReader{cfg: cfg, timeout: timeout}
+	return &activityReader{cfg: cfg, timeout: timeout, sem: make(chan struct{}, 1)}
 }
 
 // get returns the activity of the backends with the given process IDs.
 func (a *activityReader) get(ctx context.Context, pids []uint32) (map[uint32]backend, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	act, err := a.query(ctx, pids)
+	var (
+		act map[uint32]backend
+		err error
+	)
+	select {
+	case a.sem <- struct{}{}:
+		act, err = a.query(ctx, pids)
+		<-a.sem
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %s: %w", a.timeout, err)
 	}

@@ -26,14 +26,22 @@ func Example_loopback() {
 	}
 	defer pool.Close()
 
-	mux := http.NewServeMux()
-	mux.Handle("/debug/pool/", http.StripPrefix("/debug/pool", admin.NewHandler(pool, admin.Options{
+	h, err := admin.New(pool, admin.Options{
 		Title: "userapi",
-		// Enables pause, resume and revoke; leave empty for a read-only page.
+		// Enables pause, resume and revoke; leave empty for a read-only
+		// page. At least 16 bytes: a long random string, as from
+		// crypto/rand.Text.
 		Token: os.Getenv("POOL_ADMIN_TOKEN"),
-	})))
+		// If set, reading the page's data needs it (or Token) too.
+		ReadToken: os.Getenv("POOL_ADMIN_READ_TOKEN"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/pool/", http.StripPrefix("/debug/pool", h))
 	srv := &http.Server{
-		Addr:              "127.0.0.1:6061", // loopback only: reading the page needs no login
+		Addr:              "127.0.0.1:6061", // loopback only, whatever the tokens
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -47,7 +55,7 @@ func Example_loopback() {
 }
 
 // The snapshot names who holds the connections.
-func ExampleNewHandler() {
+func ExampleNew() {
 	ctx := context.Background()
 	pg, err := pgtemp.Start(ctx, pgtemp.Options{})
 	if err != nil {
@@ -72,7 +80,11 @@ func ExampleNewHandler() {
 	}
 	defer held.Release()
 
-	web := httptest.NewServer(admin.NewHandler(pool, admin.Options{}))
+	h, err := admin.New(pool, admin.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	web := httptest.NewServer(h)
 	defer web.Close()
 	resp, err := http.Get(web.URL + "/snapshot")
 	if err != nil {
@@ -92,7 +104,7 @@ func ExampleNewHandler() {
 	// Output:
 	// api: 0/4 in use
 	// sync: 1/2 in use
-	// 1 held by admin_test.ExampleNewHandler
+	// 1 held by admin_test.ExampleNew
 }
 
 func ExampleRedactSQL() {

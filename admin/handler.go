@@ -16,17 +16,36 @@ import (
 	"github.com/poolguard/poolguard"
 )
 
+// MinTokenLength is the shortest token [New] accepts, in bytes.
+const MinTokenLength = 16
+
+var (
+	// ErrShortToken is returned by [New] for a token shorter than
+	// [MinTokenLength].
+	ErrShortToken = errors.New("admin: token too short")
+	// ErrNoPool is returned by [New] when it is given a nil pool.
+	ErrNoPool = errors.New("admin: no pool to show")
+)
+
 // Options configures the handler.
 type Options struct {
 	// Token enables the actions (pause, resume, revoke): a request must
-	// carry it as "Authorization: Bearer <token>". Empty disables them;
-	// the page and the snapshot are served either way. Use a long random
-	// string.
+	// carry it as "Authorization: Bearer <token>". It also authorizes
+	// reads. Empty disables the actions. It must be at least
+	// MinTokenLength bytes: use a long random string, such as one from
+	// crypto/rand.Text.
 	Token string
+	// ReadToken, if not empty, is needed to read the snapshot, carried as
+	// Token is (Token is accepted as well); empty serves the snapshot to
+	// anyone who can reach the handler. The page itself holds no data and
+	// is served either way; it sends the token typed into it. It must be
+	// at least MinTokenLength bytes.
+	ReadToken string
 	// Title names the pool on the page. Empty means "poolguard".
 	Title string
 	// Refresh is how often the page polls the snapshot. Zero means two
-	// seconds.
+	// seconds. A snapshot is served to every request for half this long,
+	// so that many pages polling cost one query.
 	Refresh time.Duration
 	// MaxQueryLength cuts the queries shown to this many characters. Zero
 	// means 300; -1 shows them whole (as far as the server keeps them:
@@ -46,8 +65,16 @@ type Options struct {
 	Hosts []string
 }
 
-// NewHandler returns the admin handler for pool. It serves, relative to
-// where it is mounted:
+// A Handler is the admin handler of a pool, made by [New].
+type Handler struct {
+	h http.Handler
+}
+
+// ServeHTTP serves the page, the snapshot and the actions.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
+
+// New returns the admin handler for pool. It serves, relative to where it
+// is mounted:
 //
 //	GET  /                       the live page
 //	GET  /snapshot               the state as JSON (see Snapshot)
@@ -55,15 +82,23 @@ type Options struct {
 //	POST /resume?partition=NAME  resume it
 //	POST /revoke?pid=PID         revoke the lease on a backend (Pool.Revoke)
 //
-// Reads need no token: serve the handler on a loopback address or behind
-// your own authentication. The actions need Options.Token in an
-// Authorization header, which a cross-site form cannot send, and
-// cross-origin browser requests are refused besides.
-func NewHandler(pool *poolguard.Pool, opts Options) http.Handler {
+// Without Options.ReadToken, reads need no token: serve the handler on a
+// loopback address or behind your own authentication. The actions need
+// Options.Token in an Authorization header, which a cross-site form cannot
+// send, and cross-origin browser requests are refused besides.
+//
+// New returns an error wrapping [ErrNoPool] for a nil pool, and one
+// wrapping [ErrShortToken] for a token shorter than [MinTokenLength].
+func New(pool *poolguard.Pool, opts Options) (*Handler, error) {
 	if pool == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, "poolguard admin: no pool to show: admin.NewHandler was given a nil *poolguard.Pool", http.StatusInternalServerError)
-		})
+		return nil, fmt.Errorf("%w: admin.New was given a nil *poolguard.Pool", ErrNoPool)
+	}
+	for _, t := range []struct{ name, value string }{{"Token", opts.Token}, {"ReadToken", opts.ReadToken}} {
+		if t.value != "" && len(t.value) < MinTokenLength {
+			// The token itself is never quoted.
+			return nil, fmt.Errorf("%w: admin.Options.%s is %d bytes, fewer than %d: use a long random string, such as one from crypto/rand.Text (26 characters), or leave it empty",
+				ErrShortToken, t.name, len(t.value), MinTokenLength)
+		}
 	}
 	if opts.Title == "" {
 		opts.Title = "poolguard"
@@ -80,11 +115,12 @@ func NewHandler(pool *poolguard.Pool, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &handler{pool: pool, opts: opts, activity: newActivityReader(pool.Config().ConnConfig, opts.ActivityTimeout)}
-	if opts.Token != "" {
-		sum := sha256.Sum256([]byte(opts.Token))
-		h.tokenHash = sum[:]
+	h := &handler{
+		pool: pool, opts: opts,
+		tokenHash: hashToken(opts.Token), readHash: hashToken(opts.ReadToken),
+		activity: newActivityReader(pool.Config().ConnConfig, opts.ActivityTimeout),
 	}
+	h.snapshots = &snapshots{take: h.snapshot, ttl: opts.Refresh / 2}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.HandleFunc("GET /snapshot", h.serveSnapshot)
@@ -92,11 +128,40 @@ func NewHandler(pool *poolguard.Pool, opts Options) http.Handler {
 	mux.Handle("/pause", cop.Handler(h.action(h.pause)))
 	mux.Handle("/resume", cop.Handler(h.action(h.resume)))
 	mux.Handle("/revoke", cop.Handler(h.action(h.revoke)))
-	return checkHost(opts.Hosts, securityHeaders(mux))
+	return &Handler{checkHost(opts.Hosts, securityHeaders(mux))}, nil
+}
+
+// NewHandler is [New] for callers that cannot handle its error: when New
+// would fail, the handler it returns answers every request with status
+// 500 and New's error.
+//
+// Deprecated: use New, which reports bad options when the handler is
+// made rather than on its first request.
+func NewHandler(pool *poolguard.Pool, opts Options) http.Handler {
+	h, err := New(pool, opts)
+	if err != nil {
+		msg := "poolguard " + err.Error()
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, msg, http.StatusInternalServerError)
+		})
+	}
+	return h
+}
+
+// hashToken returns the SHA-256 of token, or nil if it is empty.
+// Comparing hashes keeps the comparison constant-time whatever the
+// lengths.
+func hashToken(token string) []byte {
+	if token == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
 }
 
 // checkHost refuses requests for a Host that is neither loopback nor
-// listed: the defence against DNS rebinding, since reads need no token.
+// listed: the defence against DNS rebinding, since reads may need no
+// token.
 func checkHost(hosts []string, next http.Handler) http.Handler {
 	allowed := map[string]bool{"localhost": true}
 	for _, h := range hosts {
@@ -123,7 +188,9 @@ type handler struct {
 	pool      *poolguard.Pool
 	opts      Options
 	tokenHash []byte // SHA-256 of the token; nil when actions are disabled
+	readHash  []byte // SHA-256 of the read token; nil when reads are open
 	activity  *activityReader
+	snapshots *snapshots
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -138,7 +205,24 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 func (h *handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.snapshot(r.Context()))
+	if err := h.authorizeRead(r); err != nil {
+		refused(w, err)
+		return
+	}
+	snap, err := h.snapshots.get(r.Context())
+	if err != nil { // the client went away, or a server timeout ended the request
+		writeJSON(w, http.StatusServiceUnavailable, result{Error: "no snapshot: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, snap)
+}
+
+// refused answers a request that err refused.
+func refused(w http.ResponseWriter, err *actionError) {
+	if err.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poolguard admin"`)
+	}
+	writeJSON(w, err.status, result{Error: err.msg})
 }
 
 // result is the answer to an action.
@@ -171,10 +255,7 @@ func (h *handler) action(do func(*http.Request) (string, error)) http.HandlerFun
 		}
 		if err := h.authorize(r); err != nil {
 			h.opts.Logger.Warn("poolguard admin: action refused", "action", r.URL.Path, "remote", r.RemoteAddr, "reason", err.msg)
-			if err.status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="poolguard admin"`)
-			}
-			writeJSON(w, err.status, result{Error: err.msg})
+			refused(w, err)
 			return
 		}
 		msg, err := do(r)
@@ -187,6 +268,7 @@ func (h *handler) action(do func(*http.Request) (string, error)) http.HandlerFun
 			writeJSON(w, status, result{Error: err.Error()})
 			return
 		}
+		h.snapshots.forget()
 		h.opts.Logger.Info("poolguard admin: "+msg, "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusOK, result{OK: true, Message: msg})
 	}
@@ -197,18 +279,47 @@ func (h *handler) authorize(r *http.Request) *actionError {
 	if h.tokenHash == nil {
 		return &actionError{http.StatusForbidden, "actions are disabled: configure admin.Options.Token to enable pause, resume and revoke"}
 	}
-	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || token == "" {
+	sum, ok := bearer(r)
+	if !ok {
 		return &actionError{http.StatusUnauthorized, `this action needs the admin token in the header "Authorization: Bearer <token>"`}
 	}
-	// Comparing hashes keeps the comparison constant-time whatever the
-	// lengths.
-	sum := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(sum[:], h.tokenHash) != 1 {
+	if subtle.ConstantTimeCompare(sum, h.tokenHash) != 1 {
 		return &actionError{http.StatusForbidden, "the admin token is wrong"}
 	}
 	return nil
+}
+
+// authorizeRead checks the request's bearer token against
+// Options.ReadToken and Options.Token, if a read token is configured.
+func (h *handler) authorizeRead(r *http.Request) *actionError {
+	if h.readHash == nil {
+		return nil
+	}
+	sum, ok := bearer(r)
+	if !ok {
+		return &actionError{http.StatusUnauthorized, `reading needs the read token (or the admin token) in the header "Authorization: Bearer <token>"`}
+	}
+	// Both comparisons are made, so the time taken does not tell which
+	// token matched.
+	read := subtle.ConstantTimeCompare(sum, h.readHash)
+	admin := 0
+	if h.tokenHash != nil {
+		admin = subtle.ConstantTimeCompare(sum, h.tokenHash)
+	}
+	if read|admin != 1 {
+		return &actionError{http.StatusForbidden, "the token is wrong"}
+	}
+	return nil
+}
+
+// bearer returns the SHA-256 of the request's bearer token, if it has one.
+func bearer(r *http.Request) ([]byte, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return sum[:], true
 }
 
 func (h *handler) pause(r *http.Request) (string, error)  { return h.setPaused(r, true) }

@@ -308,6 +308,9 @@ func TestRevokeActive(t *testing.T) {
 }
 
 func TestNilPool(t *testing.T) {
+	if _, err := admin.New(nil, admin.Options{}); !errors.Is(err, admin.ErrNoPool) || !strings.Contains(err.Error(), "nil *poolguard.Pool") {
+		t.Errorf("New(nil): %v, want ErrNoPool", err)
+	}
 	web := httptest.NewServer(admin.NewHandler(nil, admin.Options{}))
 	defer web.Close()
 	if status, body := do(t, http.MethodGet, web.URL+"/", ""); status != http.StatusInternalServerError || !strings.Contains(body, "nil *poolguard.Pool") {
@@ -315,7 +318,86 @@ func TestNilPool(t *testing.T) {
 	}
 }
 
-// Reads need no token, so a page whose name was rebound to 127.0.0.1 must
+func TestShortTokens(t *testing.T) {
+	pool := newPool(t, "")
+	const short = "sh0rt-Tok3n-15b" // 15 bytes
+	for _, tc := range []struct {
+		opts admin.Options
+		name string
+	}{
+		{admin.Options{Token: short}, "Token"},
+		{admin.Options{ReadToken: short}, "ReadToken"},
+		{admin.Options{Token: token, ReadToken: "x"}, "ReadToken"},
+	} {
+		_, err := admin.New(pool, tc.opts)
+		if !errors.Is(err, admin.ErrShortToken) {
+			t.Errorf("New with a short %s: %v, want ErrShortToken", tc.name, err)
+			continue
+		}
+		for _, want := range []string{"admin.Options." + tc.name, "16", "crypto/rand.Text"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the error %q does not say %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), short) {
+			t.Errorf("the error shows the token: %v", err)
+		}
+	}
+	if _, err := admin.New(pool, admin.Options{Token: short + "x", ReadToken: short + "y"}); err != nil {
+		t.Errorf("New with 16-byte tokens: %v", err)
+	}
+	// The deprecated constructor fails closed.
+	web := httptest.NewServer(admin.NewHandler(pool, admin.Options{Token: short}))
+	defer web.Close()
+	if status, body := do(t, http.MethodGet, web.URL+"/snapshot", ""); status != http.StatusInternalServerError || !strings.Contains(body, "admin.Options.Token") || strings.Contains(body, short) {
+		t.Errorf("NewHandler with a short token: %d %s", status, body)
+	}
+}
+
+func TestReadToken(t *testing.T) {
+	const readToken = "read-7f3e9a1c4b2d"
+	pool := newPool(t, "")
+	withRead := newHandler(t, pool, admin.Options{Token: token, ReadToken: readToken})
+	readOnly := newHandler(t, pool, admin.Options{ReadToken: readToken})
+	for _, tc := range []struct {
+		name, method, url, token string
+		status                   int
+		says                     string
+	}{
+		{"no token", http.MethodGet, withRead + "/snapshot", "", http.StatusUnauthorized, "Authorization: Bearer"},
+		{"wrong token", http.MethodGet, withRead + "/snapshot", readToken + "x", http.StatusForbidden, "wrong"},
+		{"read token", http.MethodGet, withRead + "/snapshot", readToken, http.StatusOK, `"readAuth": true`},
+		{"admin token", http.MethodGet, withRead + "/snapshot", token, http.StatusOK, `"actions": true`},
+		{"read token, read only", http.MethodGet, readOnly + "/snapshot", readToken, http.StatusOK, `"actions": false`},
+		{"admin token, read only", http.MethodGet, readOnly + "/snapshot", token, http.StatusForbidden, "wrong"},
+		{"page without a token", http.MethodGet, withRead + "/", "", http.StatusOK, "<html"},
+		{"read token cannot act", http.MethodPost, withRead + "/pause?partition=sync", readToken, http.StatusForbidden, "admin token is wrong"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := do(t, tc.method, tc.url, tc.token)
+			if status != tc.status || !strings.Contains(body, tc.says) {
+				t.Errorf("%s %s: %d %s; want %d saying %q", tc.method, tc.url, status, body, tc.status, tc.says)
+			}
+			if strings.Contains(body, readToken) {
+				t.Errorf("the answer shows the read token: %s", body)
+			}
+		})
+	}
+	if pool.Partition("sync").Paused() {
+		t.Error("the read token paused a partition")
+	}
+	req, _ := http.NewRequest(http.MethodGet, withRead+"/snapshot", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
+		t.Errorf("WWW-Authenticate = %q, want a Bearer challenge", got)
+	}
+}
+
+// Reads may need no token, so a page whose name was rebound to 127.0.0.1 must
 // not be able to read the snapshot: only loopback and listed hosts are served.
 func TestHostCheck(t *testing.T) {
 	pool := newPool(t, "")
@@ -335,7 +417,10 @@ func TestHostCheck(t *testing.T) {
 		{"anything.example", []string{"*"}, http.StatusOK},
 	}
 	for _, tt := range tests {
-		h := admin.NewHandler(pool, admin.Options{Hosts: tt.hosts})
+		h, err := admin.New(pool, admin.Options{Hosts: tt.hosts})
+		if err != nil {
+			t.Fatal(err)
+		}
 		r := httptest.NewRequest(http.MethodGet, "/snapshot", nil)
 		r.Host = tt.host
 		w := httptest.NewRecorder()

@@ -16,6 +16,13 @@ import (
 // pg_stat_activity cuts long statements in the middle of a literal. An
 // unterminated literal is therefore redacted to the end of the text.
 // Quoted identifiers and parameter placeholders are kept.
+//
+// Where a '...' literal ends depends on the session's
+// standard_conforming_strings, which pg_stat_activity does not show: when
+// it is off, a backslash escapes the next character, so 'it\'s' is one
+// literal; when on, 'it\' is. RedactSQL scans such a literal both ways, and
+// when the two disagree it cannot tell literal from code: it redacts
+// everything from the literal on and ends the result with "…".
 func RedactSQL(sql string, max int) string {
 	var b strings.Builder
 	b.Grow(len(sql))
@@ -41,7 +48,12 @@ func RedactSQL(sql string, max int) string {
 			space = true
 		case c == '\'':
 			emit("?")
-			i = quoteEnd(sql, i, false)
+			j, ok := ambiguousQuoteEnd(sql, i)
+			if !ok {
+				b.WriteString("…")
+				return truncate(b.String(), max)
+			}
+			i = j
 		case c == '"':
 			j := identEnd(sql, i)
 			emit(sql[i:j])
@@ -71,13 +83,21 @@ func RedactSQL(sql string, max int) string {
 			}
 			word := sql[i:j]
 			switch {
-			case j < len(sql) && sql[j] == '\'' && len(word) == 1 && strings.ContainsAny(word, "eEbBxXnN"):
-				// E'...', B'...', X'...', N'...': one literal.
+			case j < len(sql) && sql[j] == '\'' && (word == "e" || word == "E"):
+				// E'...': backslashes escape whatever the setting.
 				emit("?")
-				i = quoteEnd(sql, j, word == "e" || word == "E")
-			case (word == "u" || word == "U") && strings.HasPrefix(sql[j:], "&'"):
+				i = quoteEnd(sql, j, true)
+			case j < len(sql) && sql[j] == '\'' && len(word) == 1 && strings.ContainsAny(word, "bBxXnN"),
+				(word == "u" || word == "U") && strings.HasPrefix(sql[j:], "&'"):
+				// B'...', X'...', N'...', U&'...': one literal, read as
+				// '...' is.
 				emit("?")
-				i = quoteEnd(sql, j+1, false)
+				k, ok := ambiguousQuoteEnd(sql, strings.IndexByte(sql[j:], '\'')+j)
+				if !ok {
+					b.WriteString("…")
+					return truncate(b.String(), max)
+				}
+				i = k
 			default:
 				emit(word)
 				i = j
@@ -161,6 +181,14 @@ func quoteEnd(s string, i int, backslashes bool) int {
 		}
 	}
 	return len(s)
+}
+
+// ambiguousQuoteEnd returns the end of the '...' literal starting at i,
+// and whether it ends there whether or not backslashes escape (that is,
+// whether standard_conforming_strings is on or off).
+func ambiguousQuoteEnd(s string, i int) (int, bool) {
+	on, off := quoteEnd(s, i, false), quoteEnd(s, i, true)
+	return on, on == off
 }
 
 // identEnd returns the end of the quoted identifier starting at i.

@@ -26,6 +26,25 @@ func TestRedactSQL(t *testing.T) {
 		{"SELECT naïve, 'ünïcode'", "SELECT naïve, ?"},
 		{"SELECT $", "SELECT $"},
 		{"", ""},
+
+		// A backslash in a '...' literal: where the literal ends depends
+		// on standard_conforming_strings. When both readings agree, the
+		// literal alone is redacted; when not, everything from it on.
+		{`SELECT 'C:\dir\file', 2`, "SELECT ?, ?"},
+		{`SELECT 'a\\', 'b'`, "SELECT ?, ?"},
+		{`SELECT 'it\'s secret' FROM t`, "SELECT ?…"}, // off: one literal
+		{`SELECT 'a\', 'secret' FROM t`, "SELECT ?…"}, // on: two literals
+		{`SELECT 'a''b\'' , 'secret'`, "SELECT ?…"},   // on ends later than off
+		{`SELECT 'a\' -- secret'`, "SELECT ?…"},       // on: a comment; off: a literal
+		{`SELECT x FROM t WHERE a = 'b\' OR c = 1`, "SELECT x FROM t WHERE a = ?…"},
+		{`SELECT N'it\'s secret', 1`, "SELECT ?…"},
+		{`SELECT U&'d\0061t\+000061', 1`, "SELECT ?, ?"},
+		{`SELECT U&'a\' || 'secret'`, "SELECT ?…"},
+		{`SELECT B'10\', 'secret'`, "SELECT ?…"},
+		{"SELECT E'a'\n'b\\'secret'", "SELECT ? ?…"}, // a continued E'...' keeps its escapes
+		{`SELECT E'it\'s', 'b\\'`, "SELECT ?, ?"},
+		{`SELECT $q$it's \ secret$q$, 'x'`, "SELECT ?, ?"},
+		{`SELECT 'unterminated \' secret`, "SELECT ?…"},
 	} {
 		if got := RedactSQL(tc.in, 0); got != tc.want {
 			t.Errorf("RedactSQL(%q)\n got %q\nwant %q", tc.in, got, tc.want)
@@ -57,6 +76,8 @@ func FuzzRedactSQL(f *testing.F) {
 	f.Add("FROM t WHERE a = 'x'")
 	f.Add("$$ $a$ --")
 	f.Add("E'\\' /* */ 1e+5")
+	f.Add(`'a\' , 'b'`)
+	f.Add("'\\'\n'x\\''")
 	f.Fuzz(func(t *testing.T, s string) {
 		r := RedactSQL(s, 0)
 		if again := RedactSQL(r, 0); again != r {
@@ -66,7 +87,8 @@ func FuzzRedactSQL(f *testing.F) {
 		if strings.Contains(s, secret) {
 			return
 		}
-		for _, lit := range []string{"'" + secret + "'", "$$" + secret + "$$", "E'" + secret + "'", "1" + secret} {
+		for _, lit := range []string{"'" + secret + "'", "$$" + secret + "$$", "E'" + secret + "'", "1" + secret,
+			`'it\'s ` + secret + "'", `'a\', '` + secret + "'"} {
 			in := "SELECT " + lit + " " + s
 			if got := RedactSQL(in, 0); strings.Contains(got, secret) {
 				t.Fatalf("RedactSQL(%q) kept the literal: %q", in, got)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/poolguard/poolguard"
@@ -23,6 +24,8 @@ type Snapshot struct {
 	Activity Activity `json:"activity"`
 	// Actions reports whether actions are enabled (a token is configured).
 	Actions bool `json:"actions"`
+	// ReadAuth reports whether reading the snapshot needs a token.
+	ReadAuth bool `json:"readAuth"`
 }
 
 // Partition is one partition's statistics.
@@ -91,6 +94,72 @@ type Activity struct {
 	Error string `json:"error,omitempty"` // why the queries are missing
 }
 
+// snapshots shares one snapshot among the requests that want one at about
+// the same time: a snapshot is served for a while after it was taken
+// (half the page's refresh interval), and while one is being taken, the
+// requests that arrive wait for it rather than take their own. So however
+// many pages poll, and however fast, the handler reads pg_stat_activity
+// over at most one connection at a time. The snapshot is taken on a
+// goroutine of its own, so each request can give up when its context ends
+// without cutting short the others'.
+type snapshots struct {
+	take func(context.Context) Snapshot
+	ttl  time.Duration
+
+	mu      sync.Mutex
+	last    Snapshot
+	expires time.Time // when last stops being served
+	flight  *flight   // the snapshot being taken, if any
+}
+
+// A flight is a snapshot being taken.
+type flight struct {
+	done chan struct{} // closed when snap is set
+	snap Snapshot
+}
+
+// get returns a recent snapshot, or the error of ctx if it ends first.
+func (c *snapshots) get(ctx context.Context) (Snapshot, error) {
+	c.mu.Lock()
+	if time.Now().Before(c.expires) {
+		defer c.mu.Unlock()
+		return c.last, nil
+	}
+	f := c.flight
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		c.flight = f
+		go c.run(f)
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.snap, nil
+	case <-ctx.Done():
+		return Snapshot{}, ctx.Err()
+	}
+}
+
+func (c *snapshots) run(f *flight) {
+	// Bounded by Options.ActivityTimeout: see activityReader.get.
+	f.snap = c.take(context.Background())
+	c.mu.Lock()
+	if c.flight == f { // not forgotten meanwhile
+		c.last, c.expires, c.flight = f.snap, time.Now().Add(c.ttl), nil
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// forget drops the snapshot served and the one being taken, which may
+// predate an action, so that the next request sees the action's effect.
+// The flight forgotten still answers the requests that wait for it.
+func (c *snapshots) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expires, c.flight = time.Time{}, nil
+}
+
 // snapshot gathers the pool's state. The pool is read without acquiring
 // anything, so it works when the pool is exhausted.
 func (h *handler) snapshot(ctx context.Context) Snapshot {
@@ -100,7 +169,8 @@ func (h *handler) snapshot(ctx context.Context) Snapshot {
 		Partitions: make([]Partition, 0, len(st.Partitions)),
 		Leases:     []Lease{},
 		CallSites:  []CallSite{},
-		Actions:    h.opts.Token != "",
+		Actions:    h.tokenHash != nil,
+		ReadAuth:   h.readHash != nil,
 	}
 	for _, p := range st.Partitions {
 		s.Partitions = append(s.Partitions, partition(p))

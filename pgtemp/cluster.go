@@ -1,6 +1,7 @@
 package pgtemp
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -162,8 +163,15 @@ func templateDir(ctx context.Context, bins string, cred *syscall.Credential, log
 		"--no-sync", "--no-instructions")
 	cmd.Dir = build
 	cmd.SysProcAttr = sysProcAttr(cred)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("pgtemp: initdb: %w\n%s", err, out)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	childDone, err := startChild(cmd)
+	if err == nil {
+		err = cmd.Wait()
+		childDone()
+	}
+	if err != nil {
+		return "", fmt.Errorf("pgtemp: initdb: %w\n%s", err, out.Bytes())
 	}
 	// If another process got there first, its template serves as well.
 	if err := os.Rename(build, root); err != nil && !usableTemplate(root, uid) {
@@ -277,25 +285,102 @@ func tryLock(path string) (*os.File, error) {
 	return f, nil
 }
 
-var sweepOnce sync.Once
+// ownerName is a file in each server's directory naming the process
+// that owns it: "PID STARTTIME\n", the start time as in /proc/PID/stat
+// (0 where unknown), so that a process that reuses the PID is not taken
+// for the owner.
+const ownerName = "pgtemp.owner"
+
+// An owner is the process that created a server's directory.
+type owner struct {
+	pid   int
+	start uint64
+}
+
+// self is this process as an owner.
+var self = sync.OnceValue(func() owner {
+	o := owner{pid: os.Getpid()}
+	o.start, _, _ = procStat(o.pid)
+	return o
+})
+
+// writeOwner records this process as the owner of dir. It is called once
+// dir is locked, so a directory with an owner file had its lock taken.
+func writeOwner(dir string) error {
+	o := self()
+	if err := os.WriteFile(filepath.Join(dir, ownerName), fmt.Appendf(nil, "%d %d\n", o.pid, o.start), 0o644); err != nil {
+		return fmt.Errorf("pgtemp: record the owner of %s: %w", dir, err)
+	}
+	return nil
+}
+
+func readOwner(dir string) (owner, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ownerName))
+	if err != nil {
+		return owner{}, err
+	}
+	var o owner
+	if _, err := fmt.Sscanf(string(b), "%d %d\n", &o.pid, &o.start); err != nil || o.pid <= 0 {
+		return owner{}, fmt.Errorf("pgtemp: malformed %s in %s", ownerName, dir)
+	}
+	return o, nil
+}
+
+// alive reports whether the owner is still running: its PID exists, is
+// not a zombie, and (where known) started when the owner did.
+func (o owner) alive() bool {
+	if err := syscall.Kill(o.pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	start, zombie, ok := procStat(o.pid)
+	switch {
+	case !ok:
+		return true // EPERM, or no /proc: assume the worst
+	case zombie:
+		return false
+	default:
+		return o.start == 0 || start == o.start
+	}
+}
 
 // sweepStale removes the directories of servers whose owners died without
-// closing them (the servers themselves died with their owners). It leaves
-// alone directories younger than a minute, whose owner may not have locked
-// them yet.
+// closing them (the servers themselves died with their owners), and runs
+// at every Start, so a directory left by a killed process goes at the next
+// Start in any process. A directory whose owner file names a process that
+// is gone is removed at once; one without an owner file (an older pgtemp's,
+// or one whose owner died before writing it) only when older than a
+// minute, since its owner may be about to lock it. Either way the
+// directory's lock must be free: a live owner holds it, which also covers
+// an owner in another PID namespace that shares the temporary directory.
 func sweepStale(logf func(string, ...any)) {
-	locks, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtemp-*", lockName))
-	for _, path := range locks {
-		if info, err := os.Stat(path); err != nil || time.Since(info.ModTime()) < time.Minute {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtemp-*"))
+	for _, dir := range dirs {
+		if base := filepath.Base(dir); strings.HasPrefix(base, "pgtemp-template-") || strings.HasPrefix(base, "pgtemp-build-") {
 			continue
 		}
-		dir := filepath.Dir(path)
+		why := ""
+		o, err := readOwner(dir)
+		switch {
+		case err == nil:
+			if o.alive() {
+				continue
+			}
+			why = fmt.Sprintf("process %d, which has exited", o.pid)
+		case errors.Is(err, fs.ErrNotExist):
+			info, err := os.Stat(filepath.Join(dir, lockName))
+			if err != nil || time.Since(info.ModTime()) < time.Minute {
+				continue
+			}
+			why = "a process that died"
+		default:
+			continue // not a directory, another user's, or being written
+		}
 		lock, err := lockDir(dir)
 		if err != nil {
 			continue // in use, or not ours to remove
 		}
 		if os.RemoveAll(dir) == nil {
-			logf("pgtemp: removed %s, left behind by a process that died", dir)
+			logf("pgtemp: removed %s, left behind by %s", dir, why)
 		}
 		lock.Close()
 	}

@@ -3,10 +3,17 @@
 //
 // Each server is a fresh cluster in its own temporary directory, listening
 // on a free port on 127.0.0.1 and on a Unix socket in that directory, with
-// trust authentication and durability turned off for speed. The server is a
+// durability turned off for speed. Over TCP, which every local user can
+// reach, the superuser "postgres" needs a password drawn at random for each
+// server, which the URLs from [Server.DSN], [Server.ConnString] and
+// [Server.CreateDatabase] carry; the socket's directory is private to the
+// server's user, and there no password is asked. The server is a
 // child process of the caller: it is stopped by [Server.Close] and, on
-// Linux, also when the caller dies, so a crashed test leaves no server
-// behind; the first Start in a later process removes its directory.
+// Linux, also when the caller dies, whichever of its threads started it, so
+// a crashed or killed test leaves no server behind. Its directory stays
+// until the next [Start], in any process, which removes the directories of
+// owners that have exited at once; each directory records its owner's
+// process ID and start time.
 //
 // Running initdb takes about a second, so the first server built from a
 // given set of binaries leaves an initialised template cluster in

@@ -123,7 +123,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 
 	began := time.Now()
-	sweepOnce.Do(func() { sweepStale(logf) })
+	sweepStale(logf)
 	template, err := templateDir(ctx, bins, cred, logf)
 	if err != nil {
 		return nil, err
@@ -133,6 +133,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("pgtemp: create temporary directory: %w", err)
 	}
 	lock, err := lockDir(dir)
+	if err == nil {
+		if err = writeOwner(dir); err != nil {
+			lock.Close()
+		}
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -149,11 +154,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.remove()
 		return nil, err
 	}
+	password := newPassword()
 	for attempt := 1; ; attempt++ {
 		if s.port, err = freePort(); err == nil {
 			s.base = url.URL{
 				Scheme:   "postgres",
-				User:     url.User("postgres"),
+				User:     url.UserPassword("postgres", password),
 				Host:     net.JoinHostPort(s.host, strconv.Itoa(s.port)),
 				RawQuery: "sslmode=disable",
 			}
@@ -166,6 +172,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			s.remove()
 			return nil, err
 		}
+	}
+	if err := s.setPassword(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	logf("pgtemp: PostgreSQL listening on %s and in %s, ready in %v", s.base.Host, s.sockDir, time.Since(began).Round(time.Millisecond))
 	return s, nil
@@ -283,8 +293,19 @@ func (s *Server) prepare(template, conf string) error {
 	if err := chown(s.dir, s.cred); err != nil {
 		return err
 	}
+	uid := os.Geteuid()
+	if s.cred != nil {
+		uid = int(s.cred.Uid)
+	}
+	if err := checkPrivate(s.sockDir, uid); err != nil {
+		return err
+	}
 	if err := copyTree(template, s.dataDir(), s.cred); err != nil {
 		return fmt.Errorf("pgtemp: copy template cluster: %w", err)
+	}
+	// The template's pg_hba.conf (initdb -A trust) is replaced: see hbaConf.
+	if err := os.WriteFile(filepath.Join(s.dataDir(), "pg_hba.conf"), []byte(hbaConf), 0o600); err != nil {
+		return fmt.Errorf("pgtemp: configure authentication: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(s.dataDir(), "postgresql.conf"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -313,8 +334,9 @@ func freePort() (int, error) {
 }
 
 // DSN returns a postgres:// URL for the database "postgres" as the
-// superuser "postgres" over TCP, or the URL from POOLGUARD_DATABASE_URL as
-// given.
+// superuser "postgres" over TCP, with the server's password, or the URL
+// from POOLGUARD_DATABASE_URL as given. The URL is a credential: do not log
+// it (log the Server, whose String method leaves the password out).
 func (s *Server) DSN() string {
 	if s.external {
 		return s.rawURL
@@ -326,6 +348,44 @@ func (s *Server) DSN() string {
 func (s *Server) ConnString(database string) string {
 	u := s.base
 	u.Path, u.RawPath = "/"+database, ""
+	return u.String()
+}
+
+// String returns the server's URL with its password replaced by "xxxxx",
+// fit for logs and error messages.
+func (s *Server) String() string {
+	u := s.base
+	u.Path = "/postgres"
+	if s.external {
+		p, err := url.Parse(s.rawURL)
+		if err != nil { // Start has parsed it, so this does not happen
+			return "pgtemp server from " + EnvDatabaseURL
+		}
+		u = *p
+		if q := u.Query(); q.Has("password") { // libpq takes it here too
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
+}
+
+// GoString is String, so that %#v does not show the password either.
+func (s *Server) GoString() string { return s.String() }
+
+// socketDSN returns a URL for the database "postgres" over the Unix
+// socket, which needs no password: see hbaConf.
+func (s *Server) socketDSN() string {
+	u := url.URL{
+		Scheme: "postgres",
+		User:   url.User("postgres"),
+		Path:   "/postgres",
+		RawQuery: url.Values{
+			"host":    {s.sockDir},
+			"port":    {strconv.Itoa(s.port)},
+			"sslmode": {"disable"},
+		}.Encode(),
+	}
 	return u.String()
 }
 

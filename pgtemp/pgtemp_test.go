@@ -3,6 +3,8 @@ package pgtemp_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
 
 	"github.com/poolguard/poolguard/pgtemp"
@@ -72,6 +75,95 @@ func TestSocket(t *testing.T) {
 	if got := queryInt(t, conn, "SELECT 7"); got != 7 {
 		t.Errorf("got %d", got)
 	}
+}
+
+// Over TCP, which every local user can reach, the server asks for its
+// password; the URLs it hands out carry it, and nothing else shows it.
+func TestPassword(t *testing.T) {
+	t.Parallel()
+	var log strings.Builder
+	var logMu sync.Mutex
+	s, err := pgtemp.Start(t.Context(), pgtemp.Options{Logf: func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Fprintf(&log, format+"\n", args...)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	u, err := url.Parse(s.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, ok := u.User.Password()
+	if !ok || len(password) < 32 {
+		t.Fatalf("DSN has no password of at least 32 characters: %v", s)
+	}
+
+	for name, user := range map[string]*url.Userinfo{
+		"no password":    url.User("postgres"),
+		"wrong password": url.UserPassword("postgres", password[1:]+"0"),
+		"empty password": url.UserPassword("postgres", ""),
+	} {
+		bad := *u
+		bad.User = user
+		conn, err := pgx.Connect(t.Context(), bad.String())
+		if err == nil {
+			conn.Close(context.Background())
+			t.Errorf("%s: connected over TCP", name)
+			continue
+		}
+		var pgErr *pgconn.PgError
+		if name != "no password" && (!errors.As(err, &pgErr) || pgErr.Code != "28P01") {
+			t.Errorf("%s: %v, want invalid_password (28P01)", name, err)
+		}
+	}
+
+	conn := connect(t, s.DSN())
+	if n := queryInt(t, conn, "SELECT count(*) FROM pg_hba_file_rules WHERE type <> 'local' AND auth_method <> 'scram-sha-256'"); n != 0 {
+		t.Errorf("%d pg_hba.conf rules for TCP do not ask for a SCRAM password", n)
+	}
+	dsn, err := s.CreateDatabase(t.Context(), "withpassword")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queryInt(t, connect(t, dsn), "SELECT 1")
+
+	info, err := os.Stat(s.SocketDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o700 {
+		t.Errorf("socket directory mode %v, want 0700", perm)
+	}
+
+	_, err = s.CreateDatabase(t.Context(), "withpassword") // exists: an error
+	for what, text := range map[string]string{
+		"String":       s.String(),
+		"%v":           fmt.Sprintf("%v", s),
+		"%+v":          fmt.Sprintf("%+v", s),
+		"%#v":          fmt.Sprintf("%#v", s),
+		"an error":     fmt.Sprint(err),
+		"the log":      log.String(),
+		"the log file": readFile(t, filepath.Join(s.SocketDir(), "postgres.log")),
+	} {
+		if strings.Contains(text, password) {
+			t.Errorf("%s shows the password: %s", what, text)
+		}
+	}
+	if !strings.Contains(s.String(), "postgres:xxxxx@127.0.0.1:") {
+		t.Errorf("String() = %q, want the URL with the password redacted", s)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestSettings(t *testing.T) {
@@ -187,15 +279,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first line of postmaster.pid is the postmaster's pid.
-	b, err := os.ReadFile(filepath.Join(s.SocketDir(), "data", "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := postmasterPID(t, s)
 
 	var wg sync.WaitGroup
 	for range 3 {
@@ -215,6 +299,21 @@ func TestClose(t *testing.T) {
 	if err := s.Start(t.Context()); err == nil {
 		t.Error("Start after Close succeeded")
 	}
+}
+
+// postmasterPID returns the process ID of s's postmaster: the first line
+// of postmaster.pid.
+func postmasterPID(t *testing.T, s *pgtemp.Server) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.SocketDir(), "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
 
 func TestNoBinaries(t *testing.T) {
@@ -238,8 +337,11 @@ func TestExternal(t *testing.T) {
 	if !s.External() {
 		t.Fatal("External() = false")
 	}
+	if !strings.Contains(s.String(), "postgres:xxxxx@") {
+		t.Errorf("String() = %q, want the URL with the password redacted", s)
+	}
 	if s.DSN() != real.DSN() || s.Port() != real.Port() {
-		t.Errorf("DSN = %s, want %s", s.DSN(), real.DSN())
+		t.Errorf("DSN differs from the one in %s: %v, want %v", pgtemp.EnvDatabaseURL, s, real)
 	}
 	dsn, err := s.CreateDatabase(t.Context(), "ext")
 	if err != nil {
@@ -255,6 +357,21 @@ func TestExternal(t *testing.T) {
 		t.Fatal(err)
 	}
 	queryInt(t, connect(t, real.DSN()), "SELECT 1") // Close left it running
+
+	// The password may also be a query parameter.
+	u, err := url.Parse(real.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	q := u.Query()
+	q.Set("password", password)
+	u.User, u.RawQuery = url.User("postgres"), q.Encode()
+	t.Setenv(pgtemp.EnvDatabaseURL, u.String())
+	s = pgtemp.New(t, pgtemp.Options{})
+	if str := s.String(); strings.Contains(str, password) || !strings.Contains(str, "password=xxxxx") {
+		t.Errorf("String() = %q, want the password parameter redacted", str)
+	}
 }
 
 func TestStartFailureShowsLog(t *testing.T) {

@@ -9,3 +9,7 @@ import "syscall"
 func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Credential: cred}
 }
+
+// procStat would read a process's start time and zombie state; without
+// /proc it reports that they are unknown.
+func procStat(pid int) (start uint64, zombie, ok bool) { return 0, false, false }

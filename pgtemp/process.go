@@ -37,7 +37,7 @@ func startProcess(ctx context.Context, s *Server) (*process, error) {
 	cmd.Dir = s.dir // the caller's directory may be closed to the postgres user
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr(s.cred)
-	err = cmd.Start()
+	childDone, err := startChild(cmd)
 	logFile.Close() // the child holds its own copy
 	if err != nil {
 		return nil, fmt.Errorf("pgtemp: start postgres: %w", err)
@@ -45,10 +45,13 @@ func startProcess(ctx context.Context, s *Server) (*process, error) {
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait()
+		childDone()
 		close(p.exited)
 	}()
 
-	if err := p.waitReady(ctx, s.DSN()); err != nil {
+	// Readiness is asked over the Unix socket, which is this server's
+	// alone; another server may have taken the TCP port.
+	if err := p.waitReady(ctx, s.socketDSN()); err != nil {
 		p.stop(context.Background())
 		tail := logTail(s.logPath(), offset)
 		if strings.Contains(tail, "could not bind") || strings.Contains(tail, "could not create any TCP/IP sockets") {
