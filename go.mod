@@ -3,7 +3,6 @@ module github.com/poolguard/poolguard
 go 1.26.0
 
 require (
-	github.com/coder/websocket v1.8.14
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

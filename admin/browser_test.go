@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/admin"
@@ -87,12 +84,16 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-// browser is headless Chromium driven over the DevTools protocol.
+// browser is headless Chromium driven over the DevTools protocol, on the
+// pipe Chromium offers for it (--remote-debugging-pipe): messages are JSON,
+// each ended by a NUL byte, written to its fd 3 and read from its fd 4.
 type browser struct {
-	t      *testing.T
-	ws     *websocket.Conn
-	next   int
-	errors []string // exceptions and errors the page logged
+	t       *testing.T
+	w       io.WriteCloser
+	msgs    chan []byte // messages from the browser; closed when it exits
+	session string      // the page's DevTools session
+	next    int
+	errors  []string // exceptions and errors the page logged
 }
 
 // startBrowser starts Chromium with an empty page, or skips the test when
@@ -112,41 +113,50 @@ func startBrowser(ctx context.Context, t *testing.T) *browser {
 		}
 		t.Skip("chromium is not installed (apt-get install -y chromium); set CI to make this test fail instead")
 	}
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--remote-debugging-port=0", "--window-size=1280,900", "--hide-scrollbars", "about:blank")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to stop its helper processes with it
-	stderr, err := cmd.StderrPipe()
+	toBrowser, ourW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	ourR, fromBrowser, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(),
+		"--remote-debugging-pipe", "--window-size=1280,900", "--hide-scrollbars", "about:blank")
+	cmd.ExtraFiles = []*os.File{toBrowser, fromBrowser}   // its fds 3 and 4
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to stop its helper processes with it
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	endpoint := make(chan string, 1)
+	toBrowser.Close()
+	fromBrowser.Close()
+	b := &browser{t: t, w: ourW, msgs: make(chan []byte, 64)}
+	exited, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if _, url, ok := strings.Cut(sc.Text(), "DevTools listening on "); ok {
-				select {
-				case endpoint <- url:
-				default:
-				}
+		defer close(b.msgs)
+		r := bufio.NewReader(ourR)
+		for {
+			msg, err := r.ReadBytes(0)
+			if err != nil {
+				break
+			}
+			select {
+			case b.msgs <- msg[:len(msg)-1]:
+			case <-done: // nobody reads any more: drop the rest
 			}
 		}
-		io.Copy(io.Discard, stderr)
+		ourR.Close()
 		cmd.Wait()
 	}()
-	b := &browser{t: t}
 	t.Cleanup(func() {
-		if b.ws != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			b.send(cctx, "Browser.close", nil)
-			cancel()
-			b.ws.CloseNow()
-		}
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b.session = ""
+		b.send(cctx, "Browser.close", nil)
+		cancel()
+		close(done)
+		ourW.Close()
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
@@ -154,70 +164,56 @@ func startBrowser(ctx context.Context, t *testing.T) *browser {
 			<-exited
 		}
 	})
-	var browserURL string
-	select {
-	case browserURL = <-endpoint:
-	case <-exited:
-		t.Fatal("chromium exited before it was ready")
-	case <-time.After(30 * time.Second):
-		t.Fatal("chromium did not start its DevTools endpoint within 30s")
+	var targets struct {
+		TargetInfos []struct{ TargetID, Type string }
 	}
-	b.ws = b.dial(ctx, pageURL(ctx, t, browserURL))
+	if err := json.Unmarshal(b.call(ctx, "Target.getTargets", nil), &targets); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets.TargetInfos {
+		if tg.Type == "page" {
+			var att struct{ SessionID string }
+			if err := json.Unmarshal(b.call(ctx, "Target.attachToTarget", map[string]any{"targetId": tg.TargetID, "flatten": true}), &att); err != nil {
+				t.Fatal(err)
+			}
+			b.session = att.SessionID
+			break
+		}
+	}
+	if b.session == "" {
+		t.Fatalf("chromium has no page: %+v", targets)
+	}
 	b.call(ctx, "Runtime.enable", nil)
 	b.call(ctx, "Log.enable", nil)
 	return b
 }
 
-// pageURL returns the DevTools address of the browser's page.
-func pageURL(ctx context.Context, t *testing.T, browserURL string) string {
-	t.Helper()
-	host, _, _ := strings.Cut(strings.TrimPrefix(browserURL, "ws://"), "/")
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/json/list", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var targets []struct{ Type, WebSocketDebuggerURL string }
-	if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil {
-		t.Fatal(err)
-	}
-	for _, tg := range targets {
-		if tg.Type == "page" {
-			return tg.WebSocketDebuggerURL
-		}
-	}
-	t.Fatalf("chromium has no page: %+v", targets)
-	return ""
-}
-
-func (b *browser) dial(ctx context.Context, url string) *websocket.Conn {
-	ws, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	ws.SetReadLimit(64 << 20) // screenshots
-	return ws
-}
-
-// send calls a DevTools method and returns its result.
+// send calls a DevTools method, on the page once attached, and returns its
+// result.
 func (b *browser) send(ctx context.Context, method string, params any) (json.RawMessage, error) {
 	b.next++
 	id := b.next
-	msg, err := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
+	req := map[string]any{"id": id, "method": method, "params": params}
+	if b.session != "" {
+		req["sessionId"] = b.session
+	}
+	msg, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.ws.Write(ctx, websocket.MessageText, msg); err != nil {
+	if _, err := b.w.Write(append(msg, 0)); err != nil {
 		return nil, err
 	}
 	for {
-		_, data, err := b.ws.Read(ctx)
-		if err != nil {
-			return nil, err
+		var data []byte
+		select {
+		case m, ok := <-b.msgs:
+			if !ok {
+				return nil, errors.New("chromium exited")
+			}
+			data = m
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 		var reply struct {
 			ID     int
