@@ -256,6 +256,17 @@ func TestParseConfig(t *testing.T) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["pool_max_conns"]; ok || cfg.ConnConfig.RuntimeParams["application_name"] != "x" {
 		t.Fatalf("runtime params = %v: pool parameters must be taken out, others kept", cfg.ConnConfig.RuntimeParams)
 	}
+	// Every parameter pgxpool's ParseConfig accepts.
+	pgxpoolURL := "postgres://u@localhost/db?pool_max_conns=9&pool_min_conns=1&pool_min_idle_conns=2&pool_max_conn_lifetime=2h" +
+		"&pool_max_conn_idle_time=5m&pool_health_check_period=30s&pool_max_conn_lifetime_jitter=1m&pool_ping_timeout=3s"
+	cfg, err = poolguard.ParseConfig(pgxpoolURL)
+	if err != nil {
+		t.Fatalf("a pgxpool connection string: %v", err)
+	}
+	if cfg.MaxConns != 9 || cfg.MinConns != 1 || cfg.MinIdleConns != 2 || cfg.MaxConnLifetime != 2*time.Hour || cfg.MaxConnIdleTime != 5*time.Minute ||
+		cfg.HealthCheckPeriod != 30*time.Second || cfg.MaxConnLifetimeJitter != time.Minute || cfg.PingTimeout != 3*time.Second {
+		t.Fatalf("pgxpool parameters not applied: %+v", cfg)
+	}
 	for _, bad := range []struct{ url, want string }{
 		{"postgres://u:secret@localhost/db?pool_max_conns=many", `pool_max_conns="many" is not an integer`},
 		{"postgres://u:secret@localhost/db?pool_max_hold=5", `pool_max_hold="5" is not a duration`},

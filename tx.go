@@ -17,10 +17,26 @@ import (
 type tx struct {
 	inner   pgx.Tx
 	c       *Conn
+	parent  *tx  // the enclosing transaction of a savepoint
 	release bool // release the lease when the transaction ends
+	done    bool // committed or rolled back
+}
+
+// closed returns pgx.ErrTxClosed once the transaction, or one enclosing
+// it, has ended, as pgx's does; its lease may have ended with it.
+func (t *tx) closed() error {
+	for ; t != nil; t = t.parent {
+		if t.done {
+			return pgx.ErrTxClosed
+		}
+	}
+	return nil
 }
 
 func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if err := t.closed(); err != nil {
+		return nil, err
+	}
 	pc, err := t.c.start(ctx, "SAVEPOINT")
 	if err != nil {
 		return nil, err
@@ -30,7 +46,7 @@ func (t *tx) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, t.c.exit(pc, err)
 	}
 	t.c.exit(pc, nil) // nil in, nil out: the savepoint exists
-	return &tx{inner: in, c: t.c}, nil
+	return &tx{inner: in, c: t.c, parent: t}, nil
 }
 
 func (t *tx) Commit(ctx context.Context) error { return t.end(ctx, "COMMIT", t.inner.Commit) }
@@ -41,21 +57,34 @@ func (t *tx) Rollback(ctx context.Context) error { return t.end(ctx, "ROLLBACK",
 // on the pool, unless the call could not be made because the lease is busy
 // (rows still open), which leaves the transaction to be ended again.
 func (t *tx) end(ctx context.Context, sql string, do func(context.Context) error) error {
+	if err := t.closed(); err != nil {
+		return err
+	}
 	pc, err := t.c.start(ctx, sql)
 	if err == nil {
 		err = t.c.exit(pc, do(ctx))
 	}
-	if t.release && !errors.Is(err, ErrConnBusy) {
+	if errors.Is(err, ErrConnBusy) {
+		return err
+	}
+	t.done = true
+	if t.release {
 		t.c.Release()
 	}
 	return err
 }
 
 func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.closed(); err != nil {
+		return 0, err
+	}
 	return t.c.copyFrom(ctx, t.inner, table, columns, src)
 }
 
 func (t *tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := t.closed(); err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
 	return t.c.sendBatch(ctx, t.inner, b, false)
 }
 
@@ -68,6 +97,9 @@ func (t *tx) LargeObjects() pgx.LargeObjects {
 }
 
 func (t *tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	if err := t.closed(); err != nil {
+		return nil, err
+	}
 	pc, err := t.c.start(ctx, sql)
 	if err != nil {
 		return nil, err
@@ -77,10 +109,16 @@ func (t *tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDe
 }
 
 func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.closed(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	return t.c.exec(ctx, t.inner, sql, args)
 }
 
 func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := t.closed(); err != nil {
+		return errRows{err}, err
+	}
 	return t.c.query(ctx, t.inner, sql, args, false)
 }
 
@@ -89,6 +127,11 @@ func (t *tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return &row{rows: r}
 }
 
-// Conn returns the underlying pgx.Conn while the lease lasts, and nil
-// after, exposing the connection as Conn.Conn does.
-func (t *tx) Conn() *pgx.Conn { return t.c.Conn() }
+// Conn returns the underlying pgx.Conn while the transaction and its lease
+// last, and nil after, exposing the connection as Conn.Conn does.
+func (t *tx) Conn() *pgx.Conn {
+	if t.closed() != nil {
+		return nil
+	}
+	return t.c.Conn()
+}
