@@ -165,7 +165,7 @@ var ops = []op{
 	}},
 	{"SendBatch", func(t *testing.T, ctx context.Context, h handle, sql string) error {
 		b := &pgx.Batch{}
-		b.Queue("INSERT INTO "+sql+" VALUES (1, 'a')")
+		b.Queue("INSERT INTO " + sql + " VALUES (1, 'a')")
 		b.Queue("SELECT id FROM " + sql)
 		br := h.db.SendBatch(ctx, b)
 		if br == nil {
