@@ -294,7 +294,7 @@ func acquireN(t *testing.T, p *poolguard.Pool, n int) []*poolguard.Conn {
 func TestHijack(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	p, _ := newPool(t, nil, nil)
-	c, err := p.Acquire(ctx) //leakcheck:ignore dropped unreleased on purpose, the pgx.Conn kept
+	c, err := p.Acquire(ctx) //leakcheck:ignore Hijack takes the connection out of the pool
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestExposedConnNotReused(t *testing.T) {
 			p, ev := newPool(t, nil, func(c *poolguard.Config) { c.MaxConns = 1 })
 			var kept *pgx.Conn
 			func() {
-				c, err := p.Acquire(ctx) //leakcheck:ignore dropped on purpose: the leak under test
+				c, err := p.Acquire(ctx) //leakcheck:ignore dropped unreleased on purpose, its pgx.Conn kept
 				if err != nil {
 					t.Fatal(err)
 				}
