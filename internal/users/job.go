@@ -25,9 +25,6 @@ func ParseSyncMode(mode string) (SyncFunc, error) {
 	return nil, fmt.Errorf("users: unknown sync mode %q: use fixed or buggy", mode)
 }
 
-// MarkSynced is the job's work on a valid user.
-const MarkSynced = "UPDATE users SET synced_at = now() WHERE id = $1"
-
 // SyncUserBuggy is the outage's sync job, ported to Go line for line: on a
 // validation error it logs and returns without releasing the connection.
 // It is kept to show what poolguard does with such a leak; do not copy it.
@@ -36,7 +33,8 @@ func SyncUserBuggy(ctx context.Context, db *poolguard.Partition, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	u, err := ScanUser(conn.QueryRow(ctx, SelectUser, id))
+	q := New(conn)
+	u, err := q.GetUser(ctx, id)
 	if err != nil {
 		conn.Release()
 		return err
@@ -45,7 +43,7 @@ func SyncUserBuggy(ctx context.Context, db *poolguard.Partition, log *slog.Logge
 		log.Error("sync: validation failed", "user", id, "error", err)
 		return err // the connection is never released
 	}
-	if _, err := conn.Exec(ctx, MarkSynced, id); err != nil {
+	if err := q.MarkUserSynced(ctx, id); err != nil {
 		conn.Release()
 		return err
 	}
@@ -56,7 +54,8 @@ func SyncUserBuggy(ctx context.Context, db *poolguard.Partition, log *slog.Logge
 // SyncUser is the fix: With releases the connection on every path.
 func SyncUser(ctx context.Context, db *poolguard.Partition, log *slog.Logger, id int64) error {
 	return db.With(ctx, func(conn *poolguard.Conn) error {
-		u, err := ScanUser(conn.QueryRow(ctx, SelectUser, id))
+		q := New(conn)
+		u, err := q.GetUser(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -64,8 +63,7 @@ func SyncUser(ctx context.Context, db *poolguard.Partition, log *slog.Logger, id
 			log.Error("sync: validation failed", "user", id, "error", err)
 			return err
 		}
-		_, err = conn.Exec(ctx, MarkSynced, id)
-		return err
+		return q.MarkUserSynced(ctx, id)
 	})
 }
 
@@ -134,22 +132,7 @@ func (j *Job) logger() *slog.Logger {
 
 // nextIDs returns the next page of user IDs after the given one.
 func (j *Job) nextIDs(ctx context.Context, after int64) ([]int64, error) {
-	var ids []int64
-	err := j.DB.With(ctx, func(c *poolguard.Conn) error {
-		rows, err := c.Query(ctx, "SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT 100", after)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
-	})
+	ids, err := New(j.DB).ListUserIDs(ctx, after)
 	if err != nil {
 		return nil, fmt.Errorf("users: sync: listing users: %w", err)
 	}

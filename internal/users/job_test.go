@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/internal/users"
 	"github.com/poolguard/poolguard/pooltest"
@@ -130,4 +131,35 @@ func buggyAcquireLine(t *testing.T) int {
 	}
 	t.Fatal("job.go has no line marked as the buggy acquire")
 	return 0
+}
+
+// TestQueriesOnEveryHandle runs the sqlc-shaped queries on a partition, a
+// connection and a transaction, including the :copyfrom one.
+func TestQueriesOnEveryHandle(t *testing.T) {
+	pool, _ := newPool(t, 0, 0, 4)
+	ctx := t.Context()
+	q := users.New(pool.Partition(users.PartitionAPI))
+	if n, err := q.CreateUsers(ctx, []users.CreateUserParams{{Email: "a@x", Name: "A"}, {Email: "b@x", Name: "B"}}); err != nil || n != 2 {
+		t.Fatalf("CreateUsers = %d, %v", n, err)
+	}
+	err := pool.With(ctx, func(c *poolguard.Conn) error {
+		_, err := users.New(c).CreateUser(ctx, users.CreateUserParams{Email: "c@x", Name: "C"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pool.WithTx(ctx, func(tx pgx.Tx) error {
+		return q.WithTx(tx).MarkUserSynced(ctx, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := q.ListUsers(ctx, users.ListUsersParams{Limit: 10})
+	if err != nil || len(all) != 3 || all[0].SyncedAt == nil || all[1].SyncedAt != nil {
+		t.Fatalf("ListUsers = %+v, %v", all, err)
+	}
+	if _, err := q.GetUser(ctx, 99); !errors.Is(err, users.ErrNotFound) {
+		t.Fatalf("GetUser(99) = %v, want ErrNotFound", err)
+	}
 }

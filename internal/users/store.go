@@ -82,28 +82,25 @@ func ScanUser(row pgx.Row) (User, error) {
 	return u, err
 }
 
-// Store runs the API's queries on the "api" partition.
+// Store is the API's use of the queries: on the "api" partition, with the
+// client's input validated first.
 type Store struct {
-	db *poolguard.Partition
+	q *Queries
 }
 
 // NewStore returns a Store on pool's "api" partition.
 func NewStore(pool *poolguard.Pool) *Store {
-	return &Store{db: pool.Partition(PartitionAPI)}
+	return &Store{q: New(pool.Partition(PartitionAPI))}
 }
 
 // List returns up to limit users with IDs above after, in ID order.
-func (s *Store) List(ctx context.Context, after int64, limit int) ([]User, error) {
-	rows, err := s.db.Query(ctx, "SELECT "+userColumns+" FROM users WHERE id > $1 ORDER BY id LIMIT $2", after, limit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return ScanUser(r) })
+func (s *Store) List(ctx context.Context, after int64, limit int32) ([]User, error) {
+	return s.q.ListUsers(ctx, ListUsersParams{After: after, Limit: limit})
 }
 
 // Get returns the user with the given ID, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id int64) (User, error) {
-	return ScanUser(s.db.QueryRow(ctx, SelectUser, id))
+	return s.q.GetUser(ctx, id)
 }
 
 // Create validates u and inserts it, returning the stored user.
@@ -111,8 +108,7 @@ func (s *Store) Create(ctx context.Context, u User) (User, error) {
 	if err := Validate(u); err != nil {
 		return User{}, err
 	}
-	return ScanUser(s.db.QueryRow(ctx,
-		"INSERT INTO users (email, name) VALUES ($1, $2) RETURNING "+userColumns, u.Email, u.Name))
+	return s.q.CreateUser(ctx, CreateUserParams{Email: u.Email, Name: u.Name})
 }
 
 // Update validates u and replaces the email and name of user id.
@@ -120,7 +116,5 @@ func (s *Store) Update(ctx context.Context, id int64, u User) (User, error) {
 	if err := Validate(u); err != nil {
 		return User{}, err
 	}
-	return ScanUser(s.db.QueryRow(ctx,
-		"UPDATE users SET email = $2, name = $3, updated_at = now() WHERE id = $1 RETURNING "+userColumns,
-		id, u.Email, u.Name))
+	return s.q.UpdateUser(ctx, UpdateUserParams{ID: id, Email: u.Email, Name: u.Name})
 }

@@ -81,7 +81,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := h.ctx(r)
 	defer cancel()
-	page, err := h.store.List(ctx, after, int(limit))
+	page, err := h.store.List(ctx, after, int32(limit))
 	if err != nil {
 		h.fail(w, r, err)
 		return
