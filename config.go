@@ -269,6 +269,9 @@ func (c *Config) resolve() (*resolved, error) {
 	if c == nil || c.ConnConfig == nil {
 		return nil, errors.New("Config.ConnConfig is nil: build the Config with ParseConfig")
 	}
+	if c.MaxConns < 1 {
+		return nil, fmt.Errorf("MaxConns is %d: it must be at least 1", c.MaxConns)
+	}
 	r := &resolved{Config: *c}
 	r.ConnConfig = c.ConnConfig.Copy()
 	for _, d := range []struct {
@@ -328,8 +331,11 @@ func (c *Config) resolve() (*resolved, error) {
 	}
 	for i := range r.parts {
 		p := &r.parts[i]
-		if p.Max == 0 {
+		switch {
+		case p.Max == 0:
 			p.Max = c.MaxConns
+		case p.Max < 0:
+			return nil, fmt.Errorf("partition %q: Max is %d: it must be at least 1, or 0 for MaxConns", p.Name, p.Max)
 		}
 		switch {
 		case p.MaxWaiting == 0:
@@ -347,8 +353,16 @@ func (c *Config) resolve() (*resolved, error) {
 		case p.SuspectAfter < -1:
 			return nil, fmt.Errorf("partition %q: SuspectAfter is %s: use a positive duration, 0 to inherit or -1 to disable", p.Name, p.SuspectAfter)
 		}
-		if p.MaxHold < 0 || p.IdleInTxTimeout < 0 {
-			return nil, fmt.Errorf("partition %q: MaxHold and IdleInTxTimeout must not be negative (zero disables them)", p.Name)
+		if p.MaxHold < 0 {
+			return nil, fmt.Errorf("partition %q: MaxHold is %s: it must not be negative (zero disables it)", p.Name, p.MaxHold)
+		}
+		switch {
+		case p.IdleInTxTimeout < 0:
+			return nil, fmt.Errorf("partition %q: IdleInTxTimeout is %s: it must not be negative (zero leaves the server's setting)", p.Name, p.IdleInTxTimeout)
+		case p.IdleInTxTimeout > 0 && p.IdleInTxTimeout < time.Millisecond:
+			// The server counts in milliseconds, where 0 means off: a
+			// shorter timeout is rounded up, never turned into none.
+			p.IdleInTxTimeout = time.Millisecond
 		}
 		if p.MinConns < 0 || p.MinConns > p.Max {
 			return nil, fmt.Errorf("partition %q: MinConns is %d: it must be between 0 and its Max (%d)", p.Name, p.MinConns, p.Max)

@@ -3,6 +3,7 @@ package poolguard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -554,4 +555,41 @@ func TestIdleInTxTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	fullSize(t, p)
+}
+
+// TestConfigErrorNamesTheField checks that a configuration error starts
+// with the field that is wrong, not with one checked against it.
+func TestConfigErrorNamesTheField(t *testing.T) {
+	for _, tt := range []struct {
+		opt  func(*poolguard.Config)
+		want string
+	}{
+		{func(c *poolguard.Config) { c.MaxConns = -5 }, "MaxConns is -5"},
+		{func(c *poolguard.Config) { c.Partitions = []poolguard.PartitionConfig{{Name: "a", Max: -3}} }, `partition "a": Max is -3`},
+		{func(c *poolguard.Config) {
+			c.Partitions = []poolguard.PartitionConfig{{Name: "a", IdleInTxTimeout: -time.Second}}
+		}, `partition "a": IdleInTxTimeout is -1s`},
+	} {
+		cfg, err := poolguard.ParseConfig(pooltest.Server(t).DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt.opt(cfg)
+		_, err = poolguard.New(context.Background(), cfg)
+		if msg := strings.TrimPrefix(fmt.Sprint(err), "poolguard: invalid configuration: "); !strings.HasPrefix(msg, tt.want) {
+			t.Errorf("error %q does not start with %q", msg, tt.want)
+		}
+	}
+}
+
+// TestIdleInTxTimeoutBelowAMillisecond checks that a timeout the server
+// cannot express is rounded up, not turned into no timeout at all.
+func TestIdleInTxTimeoutBelowAMillisecond(t *testing.T) {
+	p, _ := newPool(t, nil, func(c *poolguard.Config) {
+		c.Partitions = []poolguard.PartitionConfig{{Name: "a", IdleInTxTimeout: 500 * time.Microsecond}}
+	})
+	var got string
+	if err := p.QueryRow(t.Context(), "SHOW idle_in_transaction_session_timeout").Scan(&got); err != nil || got != "1ms" {
+		t.Fatalf("idle_in_transaction_session_timeout = %q (%v), want 1ms", got, err)
+	}
 }
