@@ -3,9 +3,9 @@ package poolguard
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,12 +20,40 @@ import (
 //
 // A Conn is for one goroutine at a time, like pgx.Conn: a call made while
 // another is in progress, or while rows are open, returns ErrConnBusy.
+//
+// The handle is allocated on every acquire, so it is kept to 32 bytes.
 type Conn struct {
-	slot    *engine.Slot[*pconn]
-	gen     uint64
-	part    *Partition
-	scoped  bool        // acquired by With: use after the scope is an escape
-	escaped atomic.Bool // the escape was reported
+	slot  *engine.Slot[*pconn]
+	gen   uint64
+	tok   *token        // the connection's leak token while this lease holds it; swapped atomically
+	flags atomic.Uint32 // flagScoped, flagEscaped
+}
+
+const (
+	flagScoped  = 1 << iota // acquired by With: use after the scope is an escape
+	flagEscaped             // the escape was reported
+)
+
+// newConn returns the handle of the lease just granted on s, holding the
+// connection's leak token.
+func newConn(s *engine.Slot[*pconn], scoped bool) *Conn {
+	c := &Conn{slot: s, gen: s.Gen(), tok: s.Res.takeToken(s)}
+	if scoped {
+		c.flags.Store(flagScoped)
+	}
+	return c
+}
+
+// part returns the partition of the connection.
+func (c *Conn) part() *Partition { return c.slot.Res.part }
+
+// returnToken gives the connection its leak token back, so that dropping
+// this handle proves nothing.
+func (c *Conn) returnToken() {
+	p := (*unsafe.Pointer)(unsafe.Pointer(&c.tok))
+	if t := (*token)(atomic.SwapPointer(p, nil)); t != nil {
+		c.slot.Res.token.Store(t)
+	}
 }
 
 // enter starts a call on the lease.
@@ -38,9 +66,9 @@ func (c *Conn) enter() (*pconn, error) {
 	case engine.EnterRevoked:
 		return nil, ErrLeaseRevoked
 	}
-	if c.scoped {
-		if c.escaped.CompareAndSwap(false, true) {
-			c.part.pool.report(LeakScopeEscaped, c.misuse())
+	if f := c.flags.Load(); f&flagScoped != 0 {
+		if f&flagEscaped == 0 && c.flags.CompareAndSwap(f, f|flagEscaped) {
+			c.part().pool.report(LeakScopeEscaped, c.misuse())
 		}
 		return nil, fmt.Errorf("%w: the conn escaped the With scope that acquired it, which has returned", ErrReleased)
 	}
@@ -54,7 +82,7 @@ func (c *Conn) enter() (*pconn, error) {
 func (c *Conn) exit(pc *pconn, err error) error {
 	pc.settle()
 	if c.slot.Exit(c.gen) {
-		c.part.pool.spawn(func() { c.part.pool.closeConn(pc) })
+		c.part().pool.spawn(func() { c.part().pool.closeConn(pc) })
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrLeaseRevoked, err)
 		}
@@ -76,10 +104,8 @@ func (c *Conn) Release() {
 // progress on it, the lease cannot be given back for reuse and is taken
 // instead: why and kind, when not zero, say how to count and report that.
 func (c *Conn) release(why ReclaimReason, kind LeakKind) {
-	p := c.part.pool
-	if p.track {
-		runtime.SetFinalizer(c, nil)
-	}
+	p := c.part().pool
+	c.returnToken()
 	if p.cfg.AfterRelease != nil || p.releaseTracer != nil {
 		c.afterRelease()
 	}
@@ -92,9 +118,9 @@ func (c *Conn) afterRelease() {
 	if c.slot.Enter(c.gen) != engine.EnterOK {
 		return // ended already, or busy: then it is not reused anyway
 	}
-	p, pc := c.part.pool, c.slot.Res
+	p, pc := c.part().pool, c.slot.Res
 	if t := p.releaseTracer; t != nil {
-		t.TraceRelease(p, TraceReleaseData{Partition: c.part.cfg.Name, Conn: pc.conn, Held: time.Since(c.slot.Acquired())})
+		t.TraceRelease(p, TraceReleaseData{Partition: c.part().cfg.Name, Conn: pc.conn, Held: time.Since(c.slot.Acquired())})
 	}
 	keep := true
 	if ar := p.cfg.AfterRelease; ar != nil {
@@ -107,7 +133,7 @@ func (c *Conn) afterRelease() {
 }
 
 // Partition returns the partition the connection was acquired from.
-func (c *Conn) Partition() *Partition { return c.part }
+func (c *Conn) Partition() *Partition { return c.part() }
 
 // PID returns the server process ID of the connection's backend.
 func (c *Conn) PID() uint32 { return c.slot.Res.pid }
@@ -292,11 +318,7 @@ func (c *Conn) expose(pc *pconn) {
 // object that reaches the connection without holding the Conn (a pgx.Conn,
 // large objects) may still be in use when the Conn is unreachable.
 // MaxHold, suspects and Close still apply.
-func (c *Conn) pin() {
-	if c.part.pool.track {
-		runtime.SetFinalizer(c, nil)
-	}
-}
+func (c *Conn) pin() { c.returnToken() }
 
 // Hijack takes the connection out of the pool, as pgxpool's Conn.Hijack
 // does: the lease ends, the pool stops counting the connection, and the
@@ -304,16 +326,15 @@ func (c *Conn) pin() {
 // lease's error when the lease has ended, and with ErrConnBusy while a
 // call or rows are in progress.
 func (c *Conn) Hijack() (*pgx.Conn, error) {
-	p := c.part.pool
+	p := c.part().pool
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	if p.track {
-		runtime.SetFinalizer(c, nil)
-	}
+	c.returnToken()
 	if !p.end(c.slot, c.gen, engine.Detach, 0, 0) {
 		return nil, c.check()
 	}
+	c.slot.Res.discardToken()
 	return c.slot.Res.conn, nil
 }
 
@@ -334,8 +355,8 @@ func (c *Conn) start(ctx context.Context, sql string) (*pconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f := c.part.pool.faults.Load(); f != nil {
-		if err := (*f).Call(ctx, c.part.cfg.Name, pc.pid, sql); err != nil {
+	if f := c.part().pool.faults.Load(); f != nil {
+		if err := (*f).Call(ctx, c.part().cfg.Name, pc.pid, sql); err != nil {
 			return nil, c.exit(pc, err)
 		}
 	}

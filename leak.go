@@ -158,6 +158,9 @@ func frames(pcs []uintptr) []runtime.Frame {
 		f, more = fr.Next()
 		runtimeFrame := strings.HasPrefix(f.Function, "runtime.")
 		switch {
+		case strings.Contains(f.Function, ".gowrap"):
+			// The wrapper of a go statement: runtime.Callers leaves it
+			// out, and so does a report.
 		case runtimeFrame && len(out) > 0:
 			return out // runtime.main, runtime.goexit: no help to the reader
 		case len(out) == 0 && internalFrame(f.Function):
@@ -290,7 +293,7 @@ func stackText(st []runtime.Frame) string {
 // line to fix.
 func (c *Conn) misuse() engine.Lease[*pconn] {
 	pcs := make([]uintptr, engine.MaxStack)
-	return engine.Lease[*pconn]{Slot: c.slot, Part: c.part.idx, PCs: pcs[:runtime.Callers(3, pcs)]}
+	return engine.Lease[*pconn]{Slot: c.slot, Part: c.part().idx, PCs: pcs[:runtime.Callers(3, pcs)]}
 }
 
 // holders groups the partition's leases by call site, most leases first.

@@ -10,12 +10,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard/internal/engine"
+	"github.com/poolguard/poolguard/internal/stack"
 )
 
 // pconn is one physical connection.
 type pconn struct {
 	conn *pgx.Conn
 	pid  uint32
+	part *Partition // the partition whose settings opened it
 	// state is the connection's transaction status byte ('I', 'T', 'E') as
 	// of the end of the last call, or stateBroken once it closed or must
 	// not be reused: written by the holder, read by anyone.
@@ -24,6 +26,69 @@ type pconn struct {
 	// checks (Conn.Raw, Conn.Conn, a transaction's Conn): the connection
 	// is then closed when the lease ends.
 	exposed atomic.Bool
+	// token is the connection's leak token while no handle holds it (see
+	// token); nil while a lease's handle holds it, or when leaks are not
+	// tracked.
+	token atomic.Pointer[token]
+}
+
+// token proves leaks by garbage collection at no cost per acquire. Each
+// connection has one token, armed with a finalizer once, when the
+// connection opens. While the connection is idle, or its lease pinned, the
+// connection holds the token; a lease's handle takes it at the acquire and
+// gives it back at the release. So the token becomes unreachable exactly
+// when a handle that holds it does without being released: the finalizer
+// then ends that lease, as abandoned. Setting and clearing a finalizer on
+// every handle, as the obvious design does, costs about a third of an
+// acquire and release.
+type token struct {
+	pool *Pool
+	// The connection's slot, set at its first acquire. Its current lease
+	// is the one whose handle holds the token: the slot cannot be leased
+	// again until the token is given back.
+	slot atomic.Pointer[engine.Slot[*pconn]]
+}
+
+// takeToken takes the connection's leak token for a lease of s, or nil
+// when leaks are not tracked.
+func (pc *pconn) takeToken(s *engine.Slot[*pconn]) *token {
+	t := pc.token.Swap(nil)
+	if t != nil && t.slot.Load() == nil {
+		t.slot.Store(s)
+	}
+	return t
+}
+
+// newToken arms a token for a connection of p.
+func newToken(p *Pool) *token {
+	t := &token{pool: p}
+	runtime.SetFinalizer(t, (*token).finalize)
+	return t
+}
+
+// finalize runs when a token became unreachable: the handle that held it
+// was dropped without Release, and nobody can release its lease any more.
+// The one finalizer goroutine of the program runs every finalizer, so it
+// only checks the lease and hands the rest over.
+func (t *token) finalize() {
+	s, p := t.slot.Load(), t.pool
+	if s == nil {
+		return // a connection closed before its first lease
+	}
+	gen := s.Gen()
+	if !s.Held(gen) {
+		return // a connection closed while idle, or whose lease ended otherwise
+	}
+	p.spawn(func() { p.end(s, gen, engine.Abandon, ReclaimLeak, LeakUnreachable) })
+}
+
+// discardToken disarms the token of a connection that leaves the pool
+// unclosed (Hijack) or closes: it must not fire, and the connection and
+// its token, which point at each other, must not outlive it.
+func (pc *pconn) discardToken() {
+	if t := pc.token.Swap(nil); t != nil {
+		runtime.SetFinalizer(t, nil)
+	}
 }
 
 // stateBroken marks a pconn whose connection closed.
@@ -69,7 +134,7 @@ func (pt *Partition) acquireDepth(ctx context.Context, scoped bool, depth int) (
 	if depth > 0 {
 		// Frames inside this package are trimmed when the stack is
 		// formatted, so one skip count serves every entry point.
-		pcs = buf[:runtime.Callers(2, buf[:depth])]
+		pcs = buf[:stack.Callers(2, buf[:depth])]
 	}
 	p := pt.pool
 	if t := p.acquireTracer; t != nil {
@@ -124,11 +189,7 @@ func (pt *Partition) lease(ctx context.Context, scoped bool, pcs []uintptr) (*Co
 			continue
 		}
 		pt.waitTime.observe(total)
-		c := &Conn{slot: s, gen: s.Gen(), part: pt, scoped: scoped}
-		if p.track {
-			setFinalizer(c)
-		}
-		return c, total, nil
+		return newConn(s, scoped), total, nil
 	}
 	return nil, total, fmt.Errorf("poolguard: partition %q: every connection tried was refused by PrepareConn, BeforeAcquire or its health check", pt.cfg.Name)
 }
@@ -192,8 +253,11 @@ func (pt *Partition) connect(ctx context.Context) (*pconn, error) {
 			return nil, fmt.Errorf("AfterConnect: %w", err)
 		}
 	}
-	pc := &pconn{conn: conn, pid: conn.PgConn().PID()}
+	pc := &pconn{conn: conn, pid: conn.PgConn().PID(), part: pt}
 	pc.settle()
+	if pt.pool.track {
+		pc.token.Store(newToken(pt.pool))
+	}
 	return pc, nil
 }
 
@@ -214,7 +278,7 @@ func (pt *Partition) healthy(ctx context.Context, s *engine.Slot[*pconn]) bool {
 	}
 	// The lease's start time serves as now: one clock read less on the hot
 	// path.
-	idle := s.Acquired().Sub(s.IdleSince())
+	idle := s.IdleBefore()
 	var ping bool
 	if cfg.ShouldPing != nil {
 		ping = cfg.ShouldPing(ctx, ShouldPingParams{Conn: pc.conn, IdleDuration: idle})
@@ -297,6 +361,7 @@ func (p *Pool) interrupt(s *engine.Slot[*pconn]) {
 // closeConn closes a physical connection, within a bounded time, after
 // Config.BeforeClose.
 func (p *Pool) closeConn(pc *pconn) {
+	pc.discardToken()
 	if bc := p.cfg.BeforeClose; bc != nil {
 		bc(pc.conn)
 	}
@@ -318,19 +383,3 @@ const (
 	closeConnTimeout = 2 * time.Second
 	cancelTimeout    = 5 * time.Second
 )
-
-// setFinalizer arms the proof of leak by garbage collection. A finalizer
-// rather than runtime.AddCleanup: see docs/architecture.md.
-func setFinalizer(c *Conn) { runtime.SetFinalizer(c, (*Conn).finalize) }
-
-// finalize runs when a Conn became unreachable. A lease still open then can
-// never be released by anyone: the leak is proven, and the lease ends as
-// abandoned. The one finalizer goroutine of the program runs every
-// finalizer, so it only checks the lease and hands the rest over.
-func (c *Conn) finalize() {
-	s, gen, p := c.slot, c.gen, c.part.pool
-	if !s.Held(gen) {
-		return
-	}
-	p.spawn(func() { p.end(s, gen, engine.Abandon, ReclaimLeak, LeakUnreachable) })
-}

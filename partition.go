@@ -2,7 +2,6 @@ package poolguard
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/poolguard/poolguard/internal/engine"
+	"github.com/poolguard/poolguard/internal/stack"
 )
 
 // Partition is one workload's share of a pool: a bulkhead with its own
@@ -227,17 +227,13 @@ func (pt *Partition) AcquireAllIdle(ctx context.Context) []*Conn {
 	}
 	p := pt.pool
 	var buf [engine.MaxStack]uintptr
-	pcs := buf[:runtime.Callers(2, buf[:p.depth])]
+	pcs := buf[:stack.Callers(2, buf[:p.depth])]
 	var out []*Conn
 	for _, s := range p.eng.TakeIdle(pt.idx, pcs) {
 		if ok, err := pt.prepare(ctx, s); !ok || err != nil {
 			continue
 		}
-		c := &Conn{slot: s, gen: s.Gen(), part: pt}
-		if p.track {
-			setFinalizer(c)
-		}
-		out = append(out, c)
+		out = append(out, newConn(s, false))
 	}
 	return out
 }

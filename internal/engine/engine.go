@@ -94,12 +94,12 @@ type Slot[R any] struct {
 	word leaseWord
 
 	part    *Part[R]
-	idx     int       // index in Engine.all; -1 once destroyed
-	expires time.Time // zero: never
+	idx     int     // index in Engine.all; -1 once destroyed
+	expires instant // 0: never
 
 	// Guarded by Engine.mu.
-	idleSince time.Time
-	acquired  time.Time
+	idleSince instant
+	acquired  instant
 	leased    bool
 	suspected bool
 	closed    bool   // its place under MaxConns was given back
@@ -112,9 +112,9 @@ type Slot[R any] struct {
 func (s *Slot[R]) Part() int { return s.part.idx }
 
 // Expired reports whether s has outlived its lifetime at now.
-func (s *Slot[R]) Expired(now time.Time) bool {
-	return !s.expires.IsZero() && now.After(s.expires)
-}
+func (s *Slot[R]) Expired(now time.Time) bool { return s.expired(at(now)) }
+
+func (s *Slot[R]) expired(t instant) bool { return s.expires != 0 && t > s.expires }
 
 // Part is one partition's state. All fields are guarded by Engine.mu.
 type Part[R any] struct {
@@ -195,10 +195,10 @@ func (e *Engine[R]) addHeld(p *Part[R], d int) {
 	e.held += d
 }
 
-func (s *Slot[R]) lease(now time.Time, pcs []uintptr) {
+func (s *Slot[R]) lease(t instant, pcs []uintptr) {
 	s.leased = true
 	s.suspected = false
-	s.acquired = now
+	s.acquired = t
 	s.npcs = copy(s.pcs[:], pcs)
 	s.word.v.Store(pack(s.Gen()+1, stHeld))
 }
@@ -208,7 +208,7 @@ func (s *Slot[R]) lease(now time.Time, pcs []uintptr) {
 // lease. On refusal it returns the reason, and the time it waited.
 func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant[R], Reason, time.Duration) {
 	p := e.parts[part]
-	now := time.Now() // read outside the lock, which stays short
+	now := clock() // read outside the lock, which stays short
 	e.mu.Lock()
 	if r := e.refuse(p); r != ReasonNone {
 		p.rejects[r]++
@@ -237,7 +237,7 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 
 	select {
 	case res := <-w.ch:
-		return res.grant, res.reason, time.Since(w.start)
+		return res.grant, res.reason, w.start.until(clock())
 	case <-ctx.Done():
 	}
 	e.mu.Lock()
@@ -250,13 +250,13 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 		}
 		p.rejects[r]++
 		e.mu.Unlock()
-		return Grant[R]{}, r, time.Since(w.start)
+		return Grant[R]{}, r, w.start.until(clock())
 	}
 	e.mu.Unlock()
 	// Served as the context ended: the grant is ours, so use it rather than
 	// hand it back, as the caller may still have time to run its query.
 	res := <-w.ch
-	return res.grant, res.reason, time.Since(w.start)
+	return res.grant, res.reason, w.start.until(clock())
 }
 
 func (e *Engine[R]) refuse(p *Part[R]) Reason {
@@ -304,7 +304,7 @@ const minHoldSamples = 32
 // grant hands p a lease if a resource can be had without waiting: an idle
 // one of its own, a free place under MaxConns, or an idle one of another
 // partition to evict. It must be called with e.mu held and p admissible.
-func (e *Engine[R]) grant(p *Part[R], pcs []uintptr, now time.Time) (Grant[R], bool) {
+func (e *Engine[R]) grant(p *Part[R], pcs []uintptr, now instant) (Grant[R], bool) {
 	if n := len(p.idle); n > 0 {
 		s := p.idle[n-1]
 		p.idle[n-1] = nil
@@ -334,7 +334,7 @@ func (e *Engine[R]) grant(p *Part[R], pcs []uintptr, now time.Time) (Grant[R], b
 func (e *Engine[R]) victim(p *Part[R]) *Slot[R] {
 	var best *Part[R]
 	for _, q := range e.parts {
-		if q != p && len(q.idle) > 0 && (best == nil || q.idle[0].idleSince.Before(best.idle[0].idleSince)) {
+		if q != p && len(q.idle) > 0 && (best == nil || q.idle[0].idleSince < best.idle[0].idleSince) {
 			best = q
 		}
 	}
@@ -351,7 +351,7 @@ func (e *Engine[R]) victim(p *Part[R]) *Slot[R] {
 // dispatch serves waiters while capacity allows: the partition first (the
 // owner of a freed slot) before the others, then whichever admissible
 // partition has waited longest. It must be called with e.mu held.
-func (e *Engine[R]) dispatch(first *Part[R], now time.Time) {
+func (e *Engine[R]) dispatch(first *Part[R], now instant) {
 	for e.waiting > 0 {
 		p := first
 		if p == nil || p.queue.empty() || !e.admissible(p) {
@@ -385,8 +385,8 @@ func (e *Engine[R]) dispatch(first *Part[R], now time.Time) {
 // and returns its slot, leased to the caller.
 func (e *Engine[R]) Opened(part int, res R, expires time.Time, pcs []uintptr) *Slot[R] {
 	p := e.parts[part]
-	s := &Slot[R]{Res: res, part: p, expires: expires}
-	now := time.Now()
+	s := &Slot[R]{Res: res, part: p, expires: at(expires)}
+	now := clock()
 	e.mu.Lock()
 	p.opens++
 	p.connecting--
@@ -401,7 +401,7 @@ func (e *Engine[R]) Opened(part int, res R, expires time.Time, pcs []uintptr) *S
 // OpenFailed gives back a grant whose resource could not be opened.
 func (e *Engine[R]) OpenFailed(part int) {
 	p := e.parts[part]
-	now := time.Now()
+	now := clock()
 	e.mu.Lock()
 	p.openFails++
 	p.connecting--

@@ -165,7 +165,7 @@ type Ending[R any] struct {
 // others get an Ending with Ended false. reuse says whether the resource
 // may serve another lease; it matters only to Release.
 func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
-	now := time.Now() // read outside the lock, which stays short
+	now := clock() // read outside the lock, which stays short
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	action, ok := s.endWord(gen, how)
@@ -173,7 +173,7 @@ func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
 		return Ending[R]{}
 	}
 	taken := how != Release || action == Interrupt
-	en := Ending[R]{Ended: true, Taken: taken, Action: action, Held: now.Sub(s.acquired)}
+	en := Ending[R]{Ended: true, Taken: taken, Action: action, Held: s.acquired.until(now)}
 	en.Lease = s.record(taken || s.suspected)
 	p := s.part
 	s.leased = false
@@ -183,7 +183,7 @@ func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
 	}
 	if action == Keep {
 		switch {
-		case s.Expired(now):
+		case s.expired(now):
 			p.closesLifetime++
 			en.Action = Close
 		case !reuse || e.closed || s.epoch != e.epoch:
@@ -261,7 +261,7 @@ func (p *Part[R]) observeHold(d time.Duration) {
 // caller closed as an Ending, Maintain, Close or OpenedIdle asked. The
 // engine asks for each slot's close once; a second call does nothing.
 func (e *Engine[R]) Closed(s *Slot[R]) {
-	now := time.Now()
+	now := clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s.closed {

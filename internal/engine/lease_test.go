@@ -271,7 +271,7 @@ func TestLeaseReleaseRacesRevoke(t *testing.T) {
 	wrong := 0
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for i := 0; time.Now().Before(deadline); i++ {
-		s.lease(time.Time{}, nil)
+		s.lease(0, nil)
 		g := s.Gen()
 		gen.Store(g)
 		if a, ok := s.endWord(g, Release); ok && a == Keep {

@@ -18,7 +18,8 @@ type Minimum struct {
 // longer than idleTimeout (zero: no limit), keeping each partition's
 // minimum mins[i], and plans new idle resources for partitions below it,
 // within MaxConns.
-func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, mins []Minimum) Upkeep[R] {
+func (e *Engine[R]) Maintain(when time.Time, idleTimeout time.Duration, mins []Minimum) Upkeep[R] {
+	now := at(when)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var u Upkeep[R]
@@ -30,9 +31,9 @@ func (e *Engine[R]) Maintain(now time.Time, idleTimeout time.Duration, mins []Mi
 		keep := p.idle[:0]
 		for j, s := range p.idle {
 			idle := len(keep) + (len(p.idle) - j)
-			stale := idleTimeout > 0 && now.Sub(s.idleSince) > idleTimeout && p.held+idle > m.Conns && idle > m.Idle
+			stale := idleTimeout > 0 && s.idleSince.until(now) > idleTimeout && p.held+idle > m.Conns && idle > m.Idle
 			switch {
-			case s.Expired(now):
+			case s.expired(now):
 				p.closesLifetime++
 			case stale:
 				p.closesIdle++
@@ -83,7 +84,7 @@ func (e *Engine[R]) Reset() []*Slot[R] {
 // nothing.
 func (e *Engine[R]) TakeIdle(part int, pcs []uintptr) []*Slot[R] {
 	p := e.parts[part]
-	now := time.Now()
+	now := clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed || p.paused || !p.queue.empty() {
@@ -108,11 +109,11 @@ func (e *Engine[R]) TakeIdle(part int, pcs []uintptr) []*Slot[R] {
 // to close and pass to Closed.
 func (e *Engine[R]) OpenedIdle(part int, res R, expires time.Time) (toClose *Slot[R]) {
 	p := e.parts[part]
-	now := time.Now()
+	now := clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p.opening--
-	s := &Slot[R]{Res: res, part: p, expires: expires, idx: -1, idleSince: now, epoch: e.epoch}
+	s := &Slot[R]{Res: res, part: p, expires: at(expires), idx: -1, idleSince: now, epoch: e.epoch}
 	s.word.v.Store(pack(0, stFree))
 	if e.closed {
 		return s
@@ -131,7 +132,7 @@ func (e *Engine[R]) OpenedIdle(part int, res R, expires time.Time) (toClose *Slo
 // that failed.
 func (e *Engine[R]) OpenIdleFailed(part int) {
 	p := e.parts[part]
-	now := time.Now()
+	now := clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p.opening--

@@ -1,11 +1,9 @@
 package engine
 
-import "time"
-
 // waiter is one caller waiting in a partition's queue.
 type waiter[R any] struct {
 	ch         chan result[R] // buffered: the engine never blocks handing over
-	start      time.Time
+	start      instant
 	seq        uint64
 	queued     bool
 	prev, next *waiter[R]

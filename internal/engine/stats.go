@@ -51,8 +51,8 @@ func (e *Engine[R]) Stats() Stats {
 		if !s.leased {
 			continue
 		}
-		if ps.OldestAcquired.IsZero() || s.acquired.Before(ps.OldestAcquired) {
-			ps.OldestAcquired = s.acquired
+		if t := s.acquired.time(); ps.OldestAcquired.IsZero() || t.Before(ps.OldestAcquired) {
+			ps.OldestAcquired = t
 		}
 		if s.suspected {
 			ps.Suspected++
@@ -90,7 +90,7 @@ func (e *Engine[R]) Leases() []Lease[R] {
 // be called with e.mu held.
 func (s *Slot[R]) record(pcs bool) Lease[R] {
 	gen := s.Gen()
-	l := Lease[R]{Slot: s, Gen: gen, Part: s.part.idx, Acquired: s.acquired, Busy: s.Busy(gen), Suspected: s.suspected}
+	l := Lease[R]{Slot: s, Gen: gen, Part: s.part.idx, Acquired: s.acquired.time(), Busy: s.Busy(gen), Suspected: s.suspected}
 	if pcs {
 		l.PCs = append([]uintptr(nil), s.pcs[:s.npcs]...)
 	}
@@ -111,8 +111,12 @@ func (e *Engine[R]) MarkSuspected(s *Slot[R], gen uint64) bool {
 
 // IdleSince returns when s was last released. It is only meaningful to the
 // holder of s's current lease.
-func (s *Slot[R]) IdleSince() time.Time { return s.idleSince }
+func (s *Slot[R]) IdleSince() time.Time { return s.idleSince.time() }
 
 // Acquired returns when s's current lease started. It is only meaningful
 // to the holder of the lease.
-func (s *Slot[R]) Acquired() time.Time { return s.acquired }
+func (s *Slot[R]) Acquired() time.Time { return s.acquired.time() }
+
+// IdleBefore returns how long s was idle before its current lease started.
+// It is only meaningful to the holder of the lease.
+func (s *Slot[R]) IdleBefore() time.Duration { return s.idleSince.until(s.acquired) }
