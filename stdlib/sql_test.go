@@ -60,7 +60,9 @@ func TestExecAndQuery(t *testing.T) {
 	}
 
 	// The server's error is returned by QueryContext itself, not by the rows.
-	_, err = db.QueryContext(ctx, "SELECT 1/0")
+	if rows, err = db.QueryContext(ctx, "SELECT 1/0"); err == nil {
+		rows.Close()
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "22012" {
 		t.Errorf("QueryContext(1/0): %v, want SQLSTATE 22012", err)
@@ -253,7 +255,10 @@ func TestCancelMidQuery(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	errc := make(chan error, 1)
 	go func() {
-		_, err := db.QueryContext(ctx, "SELECT pg_sleep(60)")
+		rows, err := db.QueryContext(ctx, "SELECT pg_sleep(60)")
+		if err == nil {
+			rows.Close()
+		}
 		errc <- err
 	}()
 	wait.Until(t, "the query runs", func() bool {
