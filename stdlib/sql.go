@@ -271,6 +271,10 @@ func (c *Conn) CheckNamedValue(*driver.NamedValue) error { return nil }
 // discarded here even when no call failed with a bad connection.
 func (c *Conn) IsValid() bool {
 	c.returned = time.Now()
+	return c.valid()
+}
+
+func (c *Conn) valid() bool {
 	return c.lease.Raw(func(pc *pgx.Conn) error {
 		if pc.IsClosed() || pc.PgConn().TxStatus() != 'I' {
 			return driver.ErrBadConn
@@ -283,10 +287,10 @@ func (c *Conn) IsValid() bool {
 // the lease, pings as OptionShouldPing says, and runs the function of
 // OptionResetSession.
 func (c *Conn) ResetSession(ctx context.Context) error {
-	if !c.IsValid() {
+	idle := time.Since(c.returned)
+	if !c.valid() {
 		return driver.ErrBadConn
 	}
-	idle := time.Since(c.returned)
 	ping := idle > time.Second
 	if f := c.connector.shouldPing; f != nil {
 		ping = f(ctx, ShouldPingParams{Conn: c.lease, IdleDuration: idle})

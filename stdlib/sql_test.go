@@ -449,12 +449,12 @@ func TestCallSite(t *testing.T) {
 
 // OptionResetSession and OptionShouldPing run when database/sql hands a
 // connection from one of its callers to another, which it does only with
-// SetMaxOpenConns.
-func TestResetSession(t *testing.T) {
+// SetMaxOpenConns; a revoked lease is discarded instead of handed over.
+func TestHandOver(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var resets, pings int
-	_, db, _ := newDB(t, setup{opts: []stdlib.OptionOpenDB{
+	pool, db, _ := newDB(t, setup{opts: []stdlib.OptionOpenDB{
 		stdlib.OptionResetSession(func(ctx context.Context, c *poolguard.Conn) error {
 			mu.Lock()
 			resets++
@@ -462,34 +462,57 @@ func TestResetSession(t *testing.T) {
 			_, err := c.Exec(ctx, "RESET ALL")
 			return err
 		}),
-		stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool {
+		stdlib.OptionShouldPing(func(_ context.Context, p stdlib.ShouldPingParams) bool {
 			mu.Lock()
 			pings++
 			mu.Unlock()
-			return true
+			return p.Conn != nil && p.IdleDuration >= 0
 		}),
 	}})
 	db.SetMaxOpenConns(1)
 	ctx := testCtx(t)
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
+	counts := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return resets, pings
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := db.ExecContext(ctx, "SELECT 1")
-		done <- err
-	}()
-	wait.Until(t, "a caller waits in database/sql", func() bool { return db.Stats().WaitCount == 1 })
-	conn.Close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	// handOver holds a connection until a second caller waits for it in
+	// database/sql, then runs end and closes the connection.
+	handOver := func(waits int64, end func(*sql.Conn)) {
+		t.Helper()
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := db.ExecContext(ctx, "SELECT 1")
+			done <- err
+		}()
+		wait.Until(t, "a caller waits in database/sql", func() bool { return db.Stats().WaitCount == waits })
+		end(conn)
+		conn.Close()
+		if err := <-done; err != nil {
+			t.Fatalf("the waiting caller: %v", err)
+		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if resets != 1 || pings != 1 {
-		t.Errorf("%d resets, %d ping decisions; want 1 each", resets, pings)
+
+	handOver(1, func(*sql.Conn) {})
+	if r, p := counts(); r != 1 || p != 1 {
+		t.Errorf("%d resets, %d ping decisions; want 1 each", r, p)
 	}
+
+	handOver(2, func(conn *sql.Conn) {
+		var pid uint32
+		if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		pool.Revoke(pid)
+	})
+	if r, p := counts(); r != 1 || p != 1 {
+		t.Errorf("%d resets, %d ping decisions after a revoked lease; want it discarded, not reset", r, p)
+	}
+	released(t, pool)
 }
 
 // A missing pool or partition is an error, not a panic.
