@@ -44,7 +44,9 @@ func firstItem(ctx context.Context, db *sql.DB) (site string, err error) {
 // cannot prove the leak: the lease is held, busy with its open rows (so it
 // is not a suspect, which is an idle lease), until MaxHold revokes it or
 // the pool's Close does. Once the DB is closed and the leaked rows are
-// unreachable along with it, the collector proves the leak.
+// unreachable along with it, the collector proves the leak. Rows read with
+// a context that can end are closed by database/sql when it ends, which
+// gives the lease back: no leak.
 func TestLeakedRows(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -52,11 +54,15 @@ func TestLeakedRows(t *testing.T) {
 		limit time.Duration // the partition's MaxHold
 		ownDB bool          // leak through a DB that is closed and dropped
 		end   func(*poolguard.Pool)
-		want  poolguard.LeakKind
+		want  poolguard.LeakKind // 0: no leak at all
+		// cancel, when set, is the context the rows are leaked with: when
+		// it ends, database/sql closes the rows itself.
+		cancel bool
 	}{
 		{name: "MaxHold", limit: 300 * time.Millisecond, want: poolguard.LeakMaxHold},
 		{name: "pool Close", end: (*poolguard.Pool).Close, want: poolguard.LeakOpenAtClose},
 		{name: "DB closed and dropped", ownDB: true, want: poolguard.LeakUnreachable},
+		{name: "context ends", cancel: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -66,10 +72,15 @@ func TestLeakedRows(t *testing.T) {
 			}})
 			var site string
 			var err error
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if !tc.cancel {
+				ctx = context.Background()
+			}
 			if tc.ownDB {
 				site, err = leakThroughOwnDB(pool)
 			} else {
-				site, err = firstItem(context.Background(), db)
+				site, err = firstItem(ctx, db)
 			}
 			if !errors.Is(err, errValidation) {
 				t.Fatalf("firstItem: %v, want the validation error", err)
@@ -84,6 +95,14 @@ func TestLeakedRows(t *testing.T) {
 			}
 			if tc.end != nil {
 				tc.end(pool)
+			}
+			if tc.cancel {
+				cancel()
+				released(t, pool)
+				if evs := ev.Events(); len(evs) != 0 {
+					t.Errorf("leak events: %v, want none", evs)
+				}
+				return
 			}
 			wait.Until(t, "the leak is reported as "+tc.want.String(), func() bool {
 				if tc.ownDB {
@@ -124,4 +143,24 @@ func leakThroughOwnDB(pool *poolguard.Pool) (string, error) {
 	// A context that never ends: database/sql watches one that can end
 	// from a goroutine, which would keep the rows reachable.
 	return firstItem(context.Background(), db)
+}
+
+// A transaction or sql.Conn left open between statements holds an idle
+// lease: a suspect, with the call site that began it, unlike open rows.
+func TestIdleLeaseIsSuspect(t *testing.T) {
+	t.Parallel()
+	_, db, ev := newDB(t, setup{configure: func(c *poolguard.Config) { c.SuspectAfter = 50 * time.Millisecond }})
+	tx, err := db.BeginTx(testCtx(t), nil)
+	site := lineAbove()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the transaction is suspected", func() bool { return len(ev.Of(poolguard.LeakSuspected)) == 1 })
+	if got := ev.Of(poolguard.LeakSuspected)[0]; got.CallSite != site {
+		t.Errorf("suspect acquired at %s, want %s", got.CallSite, site)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the suspect is noted as returned", func() bool { return len(ev.Of(poolguard.LeakSuspectReturned)) == 1 })
 }
