@@ -119,7 +119,11 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{lease: v.(*poolguard.Conn), connector: c, returned: time.Now()}, nil
+	lease, ok := v.(*poolguard.Conn)
+	if !ok {
+		return nil, fmt.Errorf("poolguard/stdlib: acquire returned %T, not a *poolguard.Conn", v)
+	}
+	return &Conn{lease: lease, connector: c, returned: time.Now()}, nil
 }
 
 func (c *connector) Driver() driver.Driver { return drv{} }
@@ -131,6 +135,27 @@ type drv struct{}
 func (drv) Open(string) (driver.Conn, error) {
 	return nil, errors.New("poolguard/stdlib: open a *sql.DB with OpenDB or OpenDBFromPool, not by name")
 }
+
+// The interfaces database/sql looks for, checked at compile time.
+var (
+	_ driver.Connector          = (*connector)(nil)
+	_ driver.Conn               = (*Conn)(nil)
+	_ driver.ConnBeginTx        = (*Conn)(nil)
+	_ driver.ConnPrepareContext = (*Conn)(nil)
+	_ driver.ExecerContext      = (*Conn)(nil)
+	_ driver.QueryerContext     = (*Conn)(nil)
+	_ driver.Pinger             = (*Conn)(nil)
+	_ driver.SessionResetter    = (*Conn)(nil)
+	_ driver.Validator          = (*Conn)(nil)
+	_ driver.NamedValueChecker  = (*Conn)(nil)
+	_ driver.StmtExecContext    = (*stmt)(nil)
+	_ driver.StmtQueryContext   = (*stmt)(nil)
+
+	_ driver.RowsColumnTypeDatabaseTypeName = (*rows)(nil)
+	_ driver.RowsColumnTypeScanType         = (*rows)(nil)
+	_ driver.RowsColumnTypeLength           = (*rows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*rows)(nil)
+)
 
 // Conn is the database/sql driver connection: one lease of the partition,
 // through which every call goes, so that each is checked against the lease.

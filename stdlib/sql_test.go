@@ -14,6 +14,7 @@ import (
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/internal/wait"
+	"github.com/poolguard/poolguard/pooltest"
 	"github.com/poolguard/poolguard/stdlib"
 )
 
@@ -306,6 +307,21 @@ func TestRevoke(t *testing.T) {
 			t.Errorf("next call: %v, want sql.ErrConnDone", err)
 		}
 	})
+	t.Run("ping", func(t *testing.T) {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pool.Revoke(pool.Leases()[0].PID)
+		err = conn.PingContext(ctx)
+		if !errors.Is(err, poolguard.ErrLeaseRevoked) || !errors.Is(err, driver.ErrBadConn) {
+			t.Errorf("ping after Revoke: %v, want ErrLeaseRevoked and driver.ErrBadConn", err)
+		}
+	})
 	t.Run("rows open", func(t *testing.T) {
 		rows, err := db.QueryContext(ctx, "SELECT n FROM generate_series(1, 1000000) n")
 		if err != nil {
@@ -326,8 +342,8 @@ func TestRevoke(t *testing.T) {
 		}
 	})
 	released(t, pool)
-	if n := pool.Stats().Total().Reclaimed.Of(poolguard.ReclaimRevoked); n != 2 {
-		t.Errorf("%d leases reclaimed as revoked, want 2", n)
+	if n := pool.Stats().Total().Reclaimed.Of(poolguard.ReclaimRevoked); n != 3 {
+		t.Errorf("%d leases reclaimed as revoked, want 3", n)
 	}
 	if st := db.Stats(); st.InUse != 0 || st.Idle != 0 {
 		t.Errorf("database/sql holds %d in use, %d idle; want none", st.InUse, st.Idle)
@@ -535,4 +551,47 @@ func TestNoPartition(t *testing.T) {
 			t.Errorf("%s: %v, want an error matching %v", tc.name, err, tc.want)
 		}
 	}
+}
+
+// pooltest's faults reach database/sql's calls, which run through the
+// lease: the error paths of code built on database/sql run for real.
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	serialization := &pgconn.PgError{Code: "40001"}
+	for _, tc := range []struct {
+		name  string
+		fault pooltest.Fault
+		sql   string
+		check func(error) bool
+	}{
+		{"acquire fails", pooltest.FailAcquire(1, nil), "SELECT 1",
+			func(err error) bool { return errors.Is(err, pooltest.ErrInjected) }},
+		{"statement fails", pooltest.FailQuery("UPDATE", serialization), "UPDATE t SET n = 1",
+			func(err error) bool { return errors.Is(err, serialization) }},
+		{"backend terminated", pooltest.Terminate("pg_sleep"), "SELECT pg_sleep(30)",
+			func(err error) bool { return err != nil && !errors.Is(err, driver.ErrBadConn) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pool, db, _ := newDB(t, setup{})
+			mustExec(t, db, "CREATE TABLE t (n int)")
+			pooltest.Inject(t, pool, tc.fault)
+			_, err := db.ExecContext(testCtx(t), tc.sql)
+			if !tc.check(err) {
+				t.Errorf("%s: %v", tc.sql, err)
+			}
+			released(t, pool)
+			mustExec(t, db, "SELECT 1")
+		})
+	}
+	t.Run("queue full", func(t *testing.T) {
+		t.Parallel()
+		pool, db, _ := newDB(t, setup{})
+		drain := pooltest.FillQueue(t, pool, "default")
+		_, err := db.ExecContext(testCtx(t), "SELECT 1")
+		drain()
+		if !errors.Is(err, poolguard.ErrQueueFull) {
+			t.Errorf("exec on a full queue: %v, want ErrQueueFull", err)
+		}
+	})
 }
