@@ -38,9 +38,11 @@
 //
 // An sql.Rows that is never closed keeps its lease busy, with the rows
 // open. database/sql keeps a reference to every connection it has open,
-// so the lease cannot become unreachable and the garbage collector cannot
-// prove the leak while the DB is open; the lease shows in Pool.Leases as
-// active, with the caller's call site, is revoked at the partition's
-// MaxHold, and is revoked and reported by the pool's Close. See
-// docs/stdlib.md.
+// so while the DB is open the lease cannot become unreachable and the
+// garbage collector cannot prove the leak. The lease shows in Pool.Leases
+// as active, with the caller's call site; it is revoked at the partition's
+// MaxHold, and revoked and reported by the pool's Close. Rows read with a
+// context that ends are closed by database/sql when it ends. A transaction
+// or sql.Conn left open between statements is an idle lease: a suspect
+// after SuspectAfter. See docs/stdlib.md.
 package stdlib
