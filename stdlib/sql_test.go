@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/poolguard/poolguard"
@@ -594,4 +595,33 @@ func TestFaults(t *testing.T) {
 			t.Errorf("exec on a full queue: %v, want ErrQueueFull", err)
 		}
 	})
+}
+
+// sql.Conn.Raw reaches the lease, for what database/sql does not offer;
+// what is done with it is checked against the lease too.
+func TestRaw(t *testing.T) {
+	t.Parallel()
+	pool, db, _ := newDB(t, setup{})
+	ctx := testCtx(t)
+	mustExec(t, db, "CREATE TABLE t (n int)")
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		lease := dc.(*stdlib.Conn).Conn()
+		if lease.Partition() != pool.Partitions()[0] {
+			t.Errorf("lease of partition %q", lease.Partition().Name())
+		}
+		_, err := lease.CopyFrom(ctx, pgx.Identifier{"t"}, []string{"n"}, pgx.CopyFromRows([][]any{{1}, {2}, {3}}))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 3 {
+		t.Errorf("count = %d, %v; want 3", n, err)
+	}
 }

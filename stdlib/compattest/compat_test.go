@@ -76,6 +76,17 @@ func TestSQLX(t *testing.T) {
 		t.Errorf("IN query = %v", names)
 	}
 
+	// Through sqlx, the call site is sqlx's frame; the test's follows in
+	// the stack.
+	rows, err := db.QueryxContext(ctx, "SELECT * FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls := part.Leases(); len(ls) != 1 || !strings.Contains(ls[0].CallSite, "sqlx") || !inStack(ls[0], "TestSQLX") {
+		t.Errorf("leases while sqlx's rows are open: %+v, want one acquired in sqlx, called from TestSQLX", ls)
+	}
+	rows.Close()
+
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +105,17 @@ func TestSQLX(t *testing.T) {
 		t.Errorf("partition sql: %d acquires, %d in use; app: %d acquires; want sqlx's on sql only, all released",
 			st.Acquires, st.InUse, pool.Partition("app").Stats().Acquires)
 	}
+}
+
+// inStack reports whether a frame of l's stack is in a function whose name
+// contains fn.
+func inStack(l poolguard.LeaseInfo, fn string) bool {
+	for _, f := range l.Stack {
+		if strings.Contains(f.Function, fn) {
+			return true
+		}
+	}
+	return false
 }
 
 var migrations = fstest.MapFS{
