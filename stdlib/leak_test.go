@@ -59,7 +59,7 @@ func TestLeakedRows(t *testing.T) {
 		// it ends, database/sql closes the rows itself.
 		cancel bool
 	}{
-		{name: "MaxHold", limit: 300 * time.Millisecond, want: poolguard.LeakMaxHold},
+		{name: "MaxHold", limit: time.Second, want: poolguard.LeakMaxHold},
 		{name: "pool Close", end: (*poolguard.Pool).Close, want: poolguard.LeakOpenAtClose},
 		{name: "DB closed and dropped", ownDB: true, want: poolguard.LeakUnreachable},
 		{name: "context ends", cancel: true},

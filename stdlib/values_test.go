@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	pgxstdlib "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/poolguard/poolguard"
@@ -22,11 +23,20 @@ func pgxDB(t *testing.T, pool *poolguard.Pool) *sql.DB {
 }
 
 // The values database/sql receives are those pgx's own driver gives for
-// the same query, of the types listed.
+// the same query, of the types listed, in binary and in text (the simple
+// protocol).
 func TestValuesAsPgx(t *testing.T) {
 	t.Parallel()
-	pool, db, _ := newDB(t, setup{})
-	ref := pgxDB(t, pool)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			pool, db, _ := newDB(t, setup{configure: func(c *poolguard.Config) { c.ConnConfig.DefaultQueryExecMode = mode }})
+			valuesAsPgx(t, db, pgxDB(t, pool))
+		})
+	}
+}
+
+func valuesAsPgx(t *testing.T, db, ref *sql.DB) {
 	ts := time.Date(2024, 2, 29, 12, 34, 56, 789000000, time.UTC)
 	for _, tc := range []struct {
 		name string
