@@ -20,8 +20,8 @@ import (
 var ErrUnsupportedIsolation = errors.New("poolguard/stdlib: isolation level not supported by PostgreSQL")
 
 // errNoPartition is what Connect returns for a nil pool or partition, in
-// place of a nil pointer dereference.
-var errNoPartition = errors.New("poolguard/stdlib: no pool or partition to acquire from")
+// place of a nil pointer dereference. It matches poolguard.ErrNoPartition.
+var errNoPartition = fmt.Errorf("poolguard/stdlib: nil pool or partition (%w)", poolguard.ErrNoPartition)
 
 // OptionOpenDB configures the connector of OpenDB and OpenDBFromPool.
 type OptionOpenDB func(*connector)
