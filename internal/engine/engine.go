@@ -159,6 +159,7 @@ type Engine[R any] struct {
 	all      []*Slot[R] // every live slot, leased or idle
 	seq      uint64     // waiter arrival order across partitions
 	epoch    uint64     // Reset's count: a slot opened before the last Reset is not reused
+	waiters  sync.Pool  // of *waiter[R], with their channels, for reuse
 }
 
 // New returns an engine for cfg.
@@ -227,13 +228,11 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 		e.mu.Unlock()
 		return Grant[R]{}, r, 0
 	}
-	w := &waiter[R]{ch: make(chan result[R], 1), start: now}
-	w.npcs = copy(w.pcs[:], pcs)
-	e.seq++
-	w.seq = e.seq
+	w := e.newWaiter(now, pcs)
 	p.queue.push(w)
 	e.waiting++
 	e.mu.Unlock()
+	defer e.waiters.Put(w) // nothing refers to w once Acquire returns
 
 	select {
 	case res := <-w.ch:
@@ -257,6 +256,21 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 	// hand it back, as the caller may still have time to run its query.
 	res := <-w.ch
 	return res.grant, res.reason, w.start.until(clock())
+}
+
+// newWaiter returns a waiter, reused from an earlier wait when one is at
+// hand, so that waiting allocates nothing. It must be called with e.mu
+// held.
+func (e *Engine[R]) newWaiter(t instant, pcs []uintptr) *waiter[R] {
+	w, _ := e.waiters.Get().(*waiter[R])
+	if w == nil {
+		w = &waiter[R]{ch: make(chan result[R], 1)}
+	}
+	w.start = t
+	w.npcs = copy(w.pcs[:], pcs)
+	e.seq++
+	w.seq = e.seq
+	return w
 }
 
 func (e *Engine[R]) refuse(p *Part[R]) Reason {
