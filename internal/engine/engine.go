@@ -104,8 +104,11 @@ type Slot[R any] struct {
 	suspected bool
 	closed    bool   // its place under MaxConns was given back
 	epoch     uint64 // Engine.epoch when the resource was opened
-	npcs      int
-	pcs       [MaxStack]uintptr
+	// The partition's leased slots, oldest lease first, so that Stats reads
+	// the oldest in constant time however many leases are held.
+	older, newer *Slot[R]
+	npcs         int
+	pcs          [MaxStack]uintptr
 }
 
 // Part returns the index of the partition that owns s.
@@ -124,6 +127,9 @@ type Part[R any] struct {
 	idle   []*Slot[R] // LIFO: the most recently used resource is the warmest
 	queue  waitQueue[R]
 	paused bool
+
+	oldest, newest *Slot[R] // leased slots, in the order their leases started
+	suspects       int      // leased slots marked suspected
 
 	opening    int // opens planned by Maintain and not yet reported by OpenedIdle
 	connecting int // grants whose resource is being opened by their caller
@@ -197,11 +203,40 @@ func (e *Engine[R]) addHeld(p *Part[R], d int) {
 }
 
 func (s *Slot[R]) lease(t instant, pcs []uintptr) {
+	p := s.part
 	s.leased = true
 	s.suspected = false
 	s.acquired = t
+	s.older, s.newer = p.newest, nil
+	if p.newest == nil {
+		p.oldest = s
+	} else {
+		p.newest.newer = s
+	}
+	p.newest = s
 	s.npcs = copy(s.pcs[:], pcs)
 	s.word.v.Store(pack(s.Gen()+1, stHeld))
+}
+
+// unlease takes s out of its partition's leased slots. It must be called
+// with e.mu held.
+func (s *Slot[R]) unlease() {
+	p := s.part
+	s.leased = false
+	if s.suspected {
+		p.suspects--
+	}
+	if s.older == nil {
+		p.oldest = s.newer
+	} else {
+		s.older.newer = s.newer
+	}
+	if s.newer == nil {
+		p.newest = s.older
+	} else {
+		s.newer.older = s.older
+	}
+	s.older, s.newer = nil, nil
 }
 
 // Acquire obtains a grant for partition part, waiting in the partition's FIFO

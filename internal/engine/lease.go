@@ -176,7 +176,7 @@ func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
 	en := Ending[R]{Ended: true, Taken: taken, Action: action, Held: s.acquired.until(now)}
 	en.Lease = s.record(taken || s.suspected)
 	p := s.part
-	s.leased = false
+	s.unlease()
 	e.addHeld(p, -1)
 	if how == Release && !taken {
 		p.observeHold(en.Held)

@@ -736,6 +736,15 @@ func (m *model) check() {
 		if ps.Held > c.Max {
 			m.failf("partition %d holds %d, above its Max %d", p, ps.Held, c.Max)
 		}
+		leased := 0
+		for _, h := range m.holders {
+			if h.part == p {
+				leased++
+			}
+		}
+		if ps.OldestAcquired.IsZero() != (leased == 0) {
+			m.failf("partition %d has %d leases but OldestAcquired %v", p, leased, ps.OldestAcquired)
+		}
 		// Nobody waits while the engine could serve them.
 		if len(m.waiters[p]) > 0 && m.grantable(p) {
 			m.failf("partition %d has waiters although it could be served", p)

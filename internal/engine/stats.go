@@ -32,7 +32,8 @@ type Stats struct {
 }
 
 // Stats returns a snapshot, taken under the engine's lock in one step so
-// its numbers agree with each other.
+// its numbers agree with each other. Its cost grows with the number of
+// partitions, not with the number of connections or leases.
 func (e *Engine[R]) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -41,21 +42,13 @@ func (e *Engine[R]) Stats() Stats {
 		st.Parts[i] = PartStats{
 			Name: p.cfg.Name, Held: p.held, Idle: len(p.idle), Waiting: p.queue.n,
 			Guaranteed: p.cfg.Guaranteed, Max: p.cfg.Max, MaxWaiting: p.cfg.MaxWaiting,
-			Paused: p.paused, Opening: p.opening + p.connecting, Acquires: p.acquires, Waits: p.waits, Empties: p.empties,
+			Paused: p.paused, Suspected: p.suspects,
+			Opening: p.opening + p.connecting, Acquires: p.acquires, Waits: p.waits, Empties: p.empties,
 			Opens: p.opens, OpenFails: p.openFails, Closes: p.closes,
 			ClosesLifetime: p.closesLifetime, ClosesIdle: p.closesIdle, Rejects: p.rejects,
 		}
-	}
-	for _, s := range e.all {
-		ps := &st.Parts[s.part.idx]
-		if !s.leased {
-			continue
-		}
-		if t := s.acquired.time(); ps.OldestAcquired.IsZero() || t.Before(ps.OldestAcquired) {
-			ps.OldestAcquired = t
-		}
-		if s.suspected {
-			ps.Suspected++
+		if p.oldest != nil {
+			st.Parts[i].OldestAcquired = p.oldest.acquired.time()
 		}
 	}
 	return st
@@ -72,16 +65,29 @@ type Lease[R any] struct {
 	Suspected bool
 }
 
-// Leases returns a snapshot of every current lease, in no particular order.
+// Leases returns a snapshot of every current lease, oldest first in each
+// partition. It copies every lease record under the lock, in two
+// allocations.
 func (e *Engine[R]) Leases() []Lease[R] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Lease[R]
-	for _, s := range e.all {
-		if !s.leased {
-			continue
+	n, npcs := 0, 0
+	for _, p := range e.parts {
+		for s := p.oldest; s != nil; s = s.newer {
+			n++
+			npcs += s.npcs
 		}
-		out = append(out, s.record(true))
+	}
+	out := make([]Lease[R], 0, n)
+	pcs := make([]uintptr, 0, npcs)
+	for _, p := range e.parts {
+		for s := p.oldest; s != nil; s = s.newer {
+			l := s.record(false)
+			start := len(pcs)
+			pcs = append(pcs, s.pcs[:s.npcs]...)
+			l.PCs = pcs[start:len(pcs):len(pcs)]
+			out = append(out, l)
+		}
 	}
 	return out
 }
@@ -106,6 +112,7 @@ func (e *Engine[R]) MarkSuspected(s *Slot[R], gen uint64) bool {
 		return false
 	}
 	s.suspected = true
+	s.part.suspects++
 	return true
 }
 
