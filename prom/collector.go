@@ -36,11 +36,40 @@ func WithPoolName(name string) Option {
 	}
 }
 
+// WithConstLabels adds constant labels to every series of the collector,
+// as pgxpool's Prometheus exporters take them: for the service, the
+// database, or whatever tells this pool's series from others scraped
+// together. The names must not be the collector's own labels.
+func WithConstLabels(labels prometheus.Labels) Option {
+	return func(c *Collector) error {
+		for name, value := range labels {
+			switch name {
+			case poolLabel, stateLabel, kindLabel, reasonLabel:
+				return fmt.Errorf("prom: constant label %q is one of the collector's own labels: choose another name", name)
+			}
+			if !utf8.ValidString(value) {
+				return fmt.Errorf("prom: constant label %q has a value that is not UTF-8", name)
+			}
+		}
+		c.constLabels = labels
+		return nil
+	}
+}
+
 // Collector is a prometheus.Collector for a poolguard pool. Create it with
 // NewCollector and register it with a prometheus.Registerer.
+//
+// It describes no metrics in advance (an unchecked collector, in
+// client_golang's terms): its series depend on the pool's partitions, and
+// collectors of several pools must register in one registry. Their series
+// differ by pool name, and by constant labels if given; two collectors
+// whose series are the same fail the scrape with client_golang's error
+// about a metric collected twice.
 type Collector struct {
-	pool *poolguard.Pool
-	name string
+	pool        *poolguard.Pool
+	name        string
+	constLabels prometheus.Labels
+	descs       map[*prometheus.Desc]*prometheus.Desc // with the constant labels
 }
 
 // NewCollector returns a Collector for pool.
@@ -57,19 +86,39 @@ func NewCollector(pool *poolguard.Pool, opts ...Option) (*Collector, error) {
 			return nil, err
 		}
 	}
+	if len(c.constLabels) > 0 {
+		c.descs = make(map[*prometheus.Desc]*prometheus.Desc, len(allDescs))
+		for _, d := range allDescs {
+			s := specs[d]
+			c.descs[d] = prometheus.NewDesc(s.name, s.help, s.labels, c.constLabels)
+		}
+	}
 	return c, nil
 }
 
+// spec is what a descriptor is made of, to make it again with constant
+// labels.
+type spec struct {
+	name, help string
+	labels     []string
+}
+
+var specs = map[*prometheus.Desc]spec{}
+
 // desc builds a descriptor with the pool label and the given others.
 func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append([]string{poolLabel}, labels...), nil)
+	labels = append([]string{poolLabel}, labels...)
+	d := prometheus.NewDesc(name, help, labels, nil)
+	specs[d] = spec{name, help, labels}
+	return d
 }
 
 // Descriptors, shared by all collectors. Help texts of the
 // db_client_connection_* metrics are the semantic conventions'.
 var (
 	countDesc      = desc("db_client_connection_count", "The number of connections that are currently in state described by the state attribute.", stateLabel)
-	maxDesc        = desc("db_client_connection_max", "The maximum number of open connections allowed.")
+	limitDesc      = desc("db_client_connection_limit", "The maximum number of open connections allowed.")
+	maxDesc        = desc("db_client_connection_max", "Deprecated: use db_client_connection_limit. The maximum number of open connections allowed.")
 	idleMaxDesc    = desc("db_client_connection_idle_max", "The maximum number of idle open connections allowed.")
 	idleMinDesc    = desc("db_client_connection_idle_min", "The minimum number of idle open connections allowed.")
 	pendingDesc    = desc("db_client_connection_pending_requests", "The number of current pending requests for an open connection.")
@@ -88,6 +137,10 @@ var (
 	openedDesc       = desc("poolguard_connections_opened_total", "Connections opened.")
 	openFailuresDesc = desc("poolguard_connection_open_failures_total", "Connections that failed to open.")
 	closedDesc       = desc("poolguard_connections_closed_total", "Connections closed: expired, idle, broken, reclaimed or evicted.")
+	closedLifeDesc   = desc("poolguard_connections_closed_lifetime_total", "Connections closed for reaching MaxConnLifetime.")
+	closedIdleDesc   = desc("poolguard_connections_closed_idle_total", "Connections closed for staying idle past MaxConnIdleTime.")
+	openingDesc      = desc("poolguard_connections_opening", "Connections being opened now.")
+	emptyDesc        = desc("poolguard_empty_acquires_total", "Leases granted that found no idle connection: they waited for one, or opened one.")
 	oldestDesc       = desc("poolguard_oldest_lease_age_seconds", "Age of the oldest lease held; zero if none. A leak makes it grow steadily.")
 	guaranteedDesc   = desc("poolguard_guaranteed_connections", "Connections reserved for the partition.")
 	borrowedDesc     = desc("poolguard_borrowed_connections", "Leases held beyond the partition's guarantee.")
@@ -96,34 +149,31 @@ var (
 	suspectedNowDesc = desc("poolguard_suspected_leases", "Leases held now that were reported as suspected leaks.")
 
 	// The pool as a whole, labelled with the pool name alone.
-	poolMaxDesc         = prometheus.NewDesc("poolguard_pool_max_connections", "The pool's hard cap on connections, over all partitions.", []string{"pool"}, nil)
-	poolConnectionsDesc = prometheus.NewDesc("poolguard_pool_connections", "The pool's open connections, over all partitions: idle, in use, opening and closing.", []string{"pool"}, nil)
+	poolMaxDesc         = desc("poolguard_pool_max_connections", "The pool's hard cap on connections, over all partitions.")
+	poolConnectionsDesc = desc("poolguard_pool_connections", "The pool's open connections, over all partitions: idle, in use, opening and closing.")
 
 	allDescs = []*prometheus.Desc{
-		countDesc, maxDesc, idleMaxDesc, idleMinDesc, pendingDesc, timeoutsDesc,
+		countDesc, limitDesc, maxDesc, idleMaxDesc, idleMinDesc, pendingDesc, timeoutsDesc,
 		createTimeDesc, waitTimeDesc, useTimeDesc,
 		leaksDesc, suspectsDesc, suspectsBackDesc, reclaimedDesc, rejectedDesc,
-		acquiresDesc, waitedDesc, openedDesc, openFailuresDesc, closedDesc,
+		acquiresDesc, waitedDesc, emptyDesc, openedDesc, openFailuresDesc, openingDesc,
+		closedDesc, closedLifeDesc, closedIdleDesc,
 		oldestDesc, guaranteedDesc, borrowedDesc, maxWaitingDesc, pausedDesc, suspectedNowDesc,
 		poolMaxDesc, poolConnectionsDesc,
 	}
 )
 
-// Describe sends the descriptors of every metric the Collector exports.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
-		ch <- d
-	}
-}
+// Describe describes nothing: the Collector is unchecked (see Collector).
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect takes one snapshot of the pool and sends its metrics.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.pool.Stats()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- constMetric(d, prometheus.GaugeValue, v, labels)
+		ch <- constMetric(c.desc(d), prometheus.GaugeValue, v, labels)
 	}
 	counter := func(d *prometheus.Desc, v int64, labels ...string) {
-		ch <- constMetric(d, prometheus.CounterValue, float64(v), labels)
+		ch <- constMetric(c.desc(d), prometheus.CounterValue, float64(v), labels)
 	}
 	gauge(poolMaxDesc, float64(st.MaxConns), c.name)
 	gauge(poolConnectionsDesc, float64(st.TotalConns), c.name)
@@ -138,14 +188,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		limit := float64(min(p.Max, st.MaxConns-(guaranteed-p.Guaranteed)))
 		gauge(countDesc, float64(p.Idle), name, "idle")
 		gauge(countDesc, float64(p.InUse), name, "used")
+		gauge(limitDesc, limit, name)
 		gauge(maxDesc, limit, name)
 		gauge(idleMaxDesc, limit, name)
 		gauge(idleMinDesc, float64(p.MinConns), name)
 		gauge(pendingDesc, float64(p.Waiting), name)
 		counter(timeoutsDesc, p.Timeouts(), name)
-		ch <- histogram(createTimeDesc, p.OpenTime, name)
-		ch <- histogram(waitTimeDesc, p.WaitTime, name)
-		ch <- histogram(useTimeDesc, p.UseTime, name)
+		ch <- histogram(c.desc(createTimeDesc), p.OpenTime, name)
+		ch <- histogram(c.desc(waitTimeDesc), p.WaitTime, name)
+		ch <- histogram(c.desc(useTimeDesc), p.UseTime, name)
 
 		for _, k := range poolguard.LeakKinds() {
 			if k.Proven() {
@@ -163,15 +214,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(acquiresDesc, p.Acquires, name)
 		counter(waitedDesc, p.WaitedAcquires, name)
+		counter(emptyDesc, p.EmptyAcquires, name)
 		counter(openedDesc, p.Opened, name)
 		counter(openFailuresDesc, p.OpenFailures, name)
+		gauge(openingDesc, float64(p.Opening), name)
 		counter(closedDesc, p.Closed, name)
+		counter(closedLifeDesc, p.ClosedLifetime, name)
+		counter(closedIdleDesc, p.ClosedIdle, name)
 		gauge(oldestDesc, p.OldestLease.Seconds(), name)
 		gauge(guaranteedDesc, float64(p.Guaranteed), name)
 		gauge(borrowedDesc, float64(p.Borrowed), name)
 		gauge(maxWaitingDesc, float64(p.MaxWaiting), name)
 		gauge(pausedDesc, boolValue(p.Paused), name)
 	}
+}
+
+// desc returns d with the collector's constant labels.
+func (c *Collector) desc(d *prometheus.Desc) *prometheus.Desc {
+	if c.descs == nil {
+		return d
+	}
+	return c.descs[d]
 }
 
 // constMetric is prometheus.MustNewConstMetric without the panic: a

@@ -78,7 +78,11 @@ db_client_connection_count{db_client_connection_pool_name="userapi/api",db_clien
 db_client_connection_count{db_client_connection_pool_name="userapi/api",db_client_connection_state="used"} 1
 db_client_connection_count{db_client_connection_pool_name="userapi/sync",db_client_connection_state="idle"} 0
 db_client_connection_count{db_client_connection_pool_name="userapi/sync",db_client_connection_state="used"} 1
-# HELP db_client_connection_max The maximum number of open connections allowed.
+# HELP db_client_connection_limit The maximum number of open connections allowed.
+# TYPE db_client_connection_limit gauge
+db_client_connection_limit{db_client_connection_pool_name="userapi/api"} 3
+db_client_connection_limit{db_client_connection_pool_name="userapi/sync"} 2
+# HELP db_client_connection_max Deprecated: use db_client_connection_limit. The maximum number of open connections allowed.
 # TYPE db_client_connection_max gauge
 db_client_connection_max{db_client_connection_pool_name="userapi/api"} 3
 db_client_connection_max{db_client_connection_pool_name="userapi/sync"} 2
@@ -104,10 +108,10 @@ poolguard_paused{db_client_connection_pool_name="userapi/api"} 0
 poolguard_paused{db_client_connection_pool_name="userapi/sync"} 1
 # HELP poolguard_pool_max_connections The pool's hard cap on connections, over all partitions.
 # TYPE poolguard_pool_max_connections gauge
-poolguard_pool_max_connections{pool="userapi"} 4
+poolguard_pool_max_connections{db_client_connection_pool_name="userapi"} 4
 `
 	names := []string{
-		"db_client_connection_count", "db_client_connection_max", "db_client_connection_idle_min",
+		"db_client_connection_count", "db_client_connection_limit", "db_client_connection_max", "db_client_connection_idle_min",
 		"db_client_connection_pending_requests", "poolguard_guaranteed_connections",
 		"poolguard_borrowed_connections", "poolguard_paused", "poolguard_pool_max_connections",
 	}
@@ -342,5 +346,53 @@ func TestTwoPools(t *testing.T) {
 		if mf.GetName() == "db_client_connection_max" && len(mf.GetMetric()) != 2 {
 			t.Errorf("db_client_connection_max: %d series, want one per pool", len(mf.GetMetric()))
 		}
+	}
+}
+
+// TestSeveralPools registers two pools' collectors in one registry, one
+// with constant labels, and checks that each pool's series are told apart
+// by one label, on pool-wide and partition series alike.
+func TestSeveralPools(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	a := newCollector(t, pooltest.New(t), prom.WithPoolName("api"))
+	b := newCollector(t, pooltest.New(t, pooltest.Configure(partitioned)), prom.WithPoolName("jobs"),
+		prom.WithConstLabels(prometheus.Labels{"service": "userapi"}))
+	for _, c := range []prometheus.Collector{a, b} {
+		if err := reg.Register(c); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	pools := map[string]bool{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var pool, service string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "db_client_connection_pool_name":
+					pool = l.GetValue()
+				case "service":
+					service = l.GetValue()
+				}
+			}
+			if pool == "" {
+				t.Fatalf("%s has no pool name label", mf.GetName())
+			}
+			if strings.HasPrefix(pool, "jobs") != (service == "userapi") {
+				t.Errorf("%s{pool %q} has service %q: constant labels on the wrong pool", mf.GetName(), pool, service)
+			}
+			pools[pool] = true
+		}
+	}
+	for _, want := range []string{"api", "api/default", "jobs", "jobs/api", "jobs/sync"} {
+		if !pools[want] {
+			t.Errorf("no series for pool %q; have %v", want, pools)
+		}
+	}
+	if _, err := prom.NewCollector(pooltest.New(t), prom.WithConstLabels(prometheus.Labels{"db_client_connection_pool_name": "x"})); err == nil {
+		t.Error("a constant label that is one of the collector's own was accepted")
 	}
 }

@@ -12,7 +12,8 @@
 // names the OpenTelemetry-to-Prometheus translation gives them:
 //
 //	db_client_connection_count{db_client_connection_state="idle"|"used"}  gauge
-//	db_client_connection_max                                            gauge
+//	db_client_connection_limit                                          gauge
+//	db_client_connection_max                                            gauge, deprecated: the conventions' older name of the limit
 //	db_client_connection_idle_max                                       gauge
 //	db_client_connection_idle_min                                       gauge
 //	db_client_connection_pending_requests                               gauge
@@ -34,11 +35,12 @@
 // application's name and the label matches the application_name that
 // poolguard gives each partition's connections in pg_stat_activity. Only
 // poolguard_pool_max_connections and poolguard_pool_connections describe the
-// pool as a whole, labelled pool with the pool name alone.
+// pool as a whole, with the same label holding the pool name alone, so one
+// label names the pool in every series.
 //
 // # Several pools
 //
-// Each pool needs its own Collector with its own pool name. Their
-// descriptors are the same, so register them in separate registries, or
-// through prometheus.WrapRegistererWith with a label that tells them apart.
+// Each pool needs its own Collector with its own pool name; any number of
+// them register in one registry. WithConstLabels adds constant labels to
+// every series, as pgxpool's exporters do.
 package prom

@@ -34,13 +34,13 @@ func Dashboard() (dashboard.Dashboard, error) {
 		Time("now-2d", "now").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")).
-		WithVariable(labelVariable("job", "Job", `label_values(db_client_connection_max, job)`)).
-		WithVariable(labelVariable("pool", "Pool/partition", `label_values(db_client_connection_max{job=~"$job"}, db_client_connection_pool_name)`)).
+		WithVariable(labelVariable("job", "Job", `label_values(db_client_connection_limit, job)`)).
+		WithVariable(labelVariable("pool", "Pool/partition", `label_values(db_client_connection_limit{job=~"$job"}, db_client_connection_pool_name)`)).
 		WithRow(dashboard.NewRowBuilder("Connections")).
 		WithPanel(graph("In use and limit", "Connections in use, idle and the most the partition may hold, per instance.", "short").
 			WithTarget(query(`db_client_connection_count{`+sel+`,db_client_connection_state="used"}`, "{{instance}} {{db_client_connection_pool_name}} used")).
 			WithTarget(query(`db_client_connection_count{`+sel+`,db_client_connection_state="idle"}`, "{{instance}} {{db_client_connection_pool_name}} idle")).
-			WithTarget(query(`db_client_connection_max{`+sel+`}`, "{{instance}} {{db_client_connection_pool_name}} max"))).
+			WithTarget(query(`db_client_connection_limit{`+sel+`}`, "{{instance}} {{db_client_connection_pool_name}} max"))).
 		WithPanel(graph("In-use floor against yesterday", "The fewest connections in use over each hour, the highest over the job's instances. Load comes and goes; leaked connections stay, so a floor that climbs above yesterday's is a leak.", "short").
 			WithTarget(query(`job:db_connection_pool_active:min1h{`+sel+`}`, "{{db_client_connection_pool_name}} floor")).
 			WithTarget(query(`job:db_connection_pool_active:min1h{`+sel+`} offset 1d`, "{{db_client_connection_pool_name}} floor yesterday")).

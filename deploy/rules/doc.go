@@ -19,3 +19,9 @@ import _ "embed"
 //
 //go:embed poolguard.rules.yml
 var Rules string
+
+// PgxpoolRules is the content of pgxpool.rules.yml: recording rules that
+// give poolguard's metrics the names of pgxpool's Prometheus exporters.
+//
+//go:embed pgxpool.rules.yml
+var PgxpoolRules string

@@ -3,9 +3,7 @@ package rules
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { pooltest.VerifyTestMain(m) }

@@ -107,7 +107,7 @@ func newService(job string, end int) *service {
 func (s *service) series() []series {
 	return []series{
 		{"db_client_connection_count" + labels(s.job, "db_client_connection_state", "used"), s.used},
-		{"db_client_connection_max" + labels(s.job), s.maxes},
+		{"db_client_connection_limit" + labels(s.job), s.maxes},
 		{"db_client_connection_pending_requests" + labels(s.job), s.pending},
 		{"db_client_connection_timeouts_total" + labels(s.job), s.timeouts},
 		{"poolguard_leaks_total" + labels(s.job, "kind", "unreachable"), s.leaks},

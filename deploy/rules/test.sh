@@ -38,5 +38,5 @@ fi
 
 "$promtool" --version 2>&1 | head -n 1
 cd "$here"
-"$promtool" check rules poolguard.rules.yml
+"$promtool" check rules poolguard.rules.yml pgxpool.rules.yml
 "$promtool" test rules tests/*.test.yml
