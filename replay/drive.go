@@ -204,7 +204,7 @@ func progress(stop <-chan struct{}, start time.Time, runs []*Run, targets []targ
 
 // collectGarbage runs a collection every interval until stop closes.
 func collectGarbage(stop <-chan struct{}, every time.Duration) {
-	if every < 0 {
+	if every <= 0 {
 		return
 	}
 	tick := time.NewTicker(every)

@@ -42,9 +42,9 @@ type Options struct {
 	Users int
 	// MaxHold is poolguard's lease limit on the sync partition (3s).
 	MaxHold time.Duration
-	// GCEvery runs runtime.GC at this interval, standing in for the
-	// collections a service that allocates has anyway; they are what
-	// proves an unreachable leak (1s; -1: never, leaving MaxHold).
+	// GCEvery runs runtime.GC at this interval, for experiments. By
+	// default (zero) nothing is forced: poolguard's proofs of leaks come
+	// from the collections the workload itself causes, as in a service.
 	GCEvery time.Duration
 	// SampleEvery is the interval of the samples behind the charts (1s).
 	SampleEvery time.Duration
@@ -66,7 +66,6 @@ func (o *Options) setDefaults() error {
 	def(&o.JobFor, (o.Duration * 2 / 3).Round(time.Second))
 	def(&o.Deadline, time.Second)
 	def(&o.MaxHold, 3*time.Second)
-	def(&o.GCEvery, time.Second)
 	def(&o.SampleEvery, time.Second)
 	def(&o.ProgressEvery, 5*time.Second)
 	if o.PoolSize == 0 {

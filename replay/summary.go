@@ -101,9 +101,9 @@ func (r *Result) WriteSummary(w io.Writer) error {
 // Setup describes the run in one paragraph: workload, machine, versions.
 func (r *Result) Setup() string {
 	o, m := r.Options, r.Machine
-	gc := fmt.Sprintf("runtime.GC() every %v stands in for the collections of a service that allocates", o.GCEvery)
-	if o.GCEvery < 0 {
-		gc = "no forced collections"
+	gc := "no forced collections: leaks are proven by the collections the workload causes"
+	if o.GCEvery > 0 {
+		gc = fmt.Sprintf("runtime.GC() forced every %v", o.GCEvery)
 	}
 	return fmt.Sprintf("Pools of %d connections (the outage's had 100) run at the same time, each on its own database of %d users "+
 		"(every %dth corrupt) on one PostgreSQL %s. API: %g requests/s per pool, deadline %v, each a real query on users. "+
