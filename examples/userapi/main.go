@@ -10,9 +10,17 @@
 // throw-away PostgreSQL (or uses POOLGUARD_DATABASE_URL) and seeds it with
 // demo users, one in ten of them corrupt. Migrations are applied at start.
 // -sync=buggy runs the outage's sync job, which leaks a connection on every
-// corrupt user: watch /debug/pool and the log report each leak with the
+// corrupt user: watch the admin page and the log report each leak with the
 // file:line that acquired it, and the connections come back. SIGINT or
 // SIGTERM shuts down gracefully.
+//
+// Besides the API it serves the pool's Prometheus metrics at /metrics and
+// its admin handler (package admin) under /debug/pool/, which poolguard's
+// commands read: "poolguard status http://127.0.0.1:8080/debug/pool/". The
+// admin actions (pause, resume, revoke) are enabled when the environment
+// variable POOLGUARD_ADMIN_TOKEN holds a token of at least 16 bytes;
+// without it the handler is read-only. Keep -addr on a loopback address:
+// reading the admin handler needs no token.
 package main
 
 import (
@@ -26,11 +34,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/admin"
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
 	"github.com/poolguard/poolguard/internal/users"
 	"github.com/poolguard/poolguard/pgtemp"
+	"github.com/poolguard/poolguard/prom"
 )
+
+// envAdminToken names the environment variable holding the admin token,
+// the one poolguard's commands read too.
+const envAdminToken = "POOLGUARD_ADMIN_TOKEN"
 
 func main() {
 	if err := run(); err != nil {
@@ -72,6 +89,11 @@ func run() error {
 	}
 	cfg.MaxConns = *maxConns
 	cfg.Logger = log
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		// Its partitions show as userapi/api and userapi/sync in
+		// pg_stat_activity.
+		cfg.ConnConfig.RuntimeParams["application_name"] = "userapi"
+	}
 	if err := users.Configure(cfg, *maxHold); err != nil {
 		return err
 	}
@@ -83,15 +105,47 @@ func run() error {
 		pool.Close()
 		return err
 	}
+	hopts, err := handlers(pool, log)
+	if err != nil {
+		pool.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		pool.Close()
 		return err
 	}
+	log.Info("userapi: admin handler and metrics", "admin", "http://"+ln.Addr().String()+"/debug/pool/", "metrics", "http://"+ln.Addr().String()+"/metrics")
 	return userapi.Run(ctx, ln, pool, userapi.RunOptions{
 		Sync: syncFn, SyncEvery: *every, SyncPause: 10 * time.Millisecond, Logger: log,
-		Handler: userapi.HandlerOptions{Logger: log},
+		Handler: hopts,
 	})
+}
+
+// handlers returns the HTTP options with the pool's metrics and admin
+// handler.
+func handlers(pool *poolguard.Pool, log *slog.Logger) (userapi.HandlerOptions, error) {
+	col, err := prom.NewCollector(pool, prom.WithPoolName("userapi"))
+	if err != nil {
+		return userapi.HandlerOptions{}, err
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(col); err != nil {
+		return userapi.HandlerOptions{}, err
+	}
+	token := os.Getenv(envAdminToken)
+	adm, err := admin.New(pool, admin.Options{Token: token, Title: "userapi", Logger: log})
+	if err != nil {
+		return userapi.HandlerOptions{}, fmt.Errorf("%s: %w", envAdminToken, err)
+	}
+	if token == "" {
+		log.Info("userapi: admin actions disabled: set " + envAdminToken + " to a token of 16 bytes or more to enable pause, resume and revoke")
+	}
+	return userapi.HandlerOptions{
+		Logger:  log,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Admin:   adm,
+	}, nil
 }
 
 // setup migrates the schema and, on a throw-away server, adds demo users.
