@@ -29,8 +29,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,7 +83,17 @@ func run() error {
 		}
 		defer srv.Close()
 		dsn, seed = srv.DSN(), !srv.External()
-		log.Info("userapi: using a throw-away PostgreSQL; set DATABASE_URL to use yours")
+		// Over the server's Unix socket, in a directory only this user can
+		// enter, no password is needed: this URL is safe to log, and is
+		// what poolguard activity and terminate take as --dsn.
+		socket := url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/postgres",
+			// Not Values.Encode, which would escape the directory's slashes.
+			RawQuery: "host=" + strings.ReplaceAll(url.PathEscape(srv.SocketDir()), "%2F", "/") + "&port=" + strconv.Itoa(srv.Port())}
+		shown := socket.String()
+		if srv.External() {
+			shown = srv.String() // its password redacted
+		}
+		log.Info("userapi: using a throw-away PostgreSQL; set DATABASE_URL to use yours", "dsn", shown)
 	}
 
 	cfg, err := poolguard.ParseConfig(dsn)
