@@ -386,16 +386,16 @@ func writeActivity(w io.Writer, r *activityReport, c *client, minAge time.Durati
 	fmt.Fprintln(w)
 	if r.Flagged == 0 {
 		if r.Joined {
-			fmt.Fprintf(w, "no leased connection idle for longer than %s\n", minAge)
+			fmt.Fprintf(w, "no leased connection idle for longer than %s\n", short(minAge))
 		} else {
-			fmt.Fprintf(w, "no connection idle for longer than %s\n", minAge)
+			fmt.Fprintf(w, "no connection idle for longer than %s\n", short(minAge))
 		}
 		return
 	}
 	if !r.Joined {
 		fmt.Fprintf(w, "! %d %s idle for longer than %s. A leaked connection looks like this, and so does a pool's idle one:\n"+
 			"  add --admin URL to join them with the service's leases; if the service cannot be reached, end them with\n"+
-			"  poolguard terminate --dsn DSN --app APP --min-idle %s\n", r.Flagged, plural(r.Flagged, "connection", "connections"), minAge, minAge)
+			"  poolguard terminate --dsn DSN --app APP --min-idle %s\n", r.Flagged, plural(r.Flagged, "connection", "connections"), short(minAge), short(minAge))
 		return
 	}
 	type key struct{ part, site string }
@@ -536,14 +536,14 @@ func runTerminate(ctx context.Context, e *env, cfg *pgx.ConnConfig, app string, 
 	}
 	w := e.stdout
 	if len(bs) == 0 {
-		fmt.Fprintf(w, "no backend of %s in database %q idle for %s or longer: nothing to terminate\n", app, cfg.Database, minIdle)
+		fmt.Fprintf(w, "no backend of %s in database %q idle for %s or longer: nothing to terminate\n", app, cfg.Database, short(minIdle))
 		return nil
 	}
 	verb := "would terminate"
 	if yes {
 		verb = "terminating"
 	}
-	fmt.Fprintf(w, "%s %d %s of %s in database %q idle for %s or longer:\n\n", verb, len(bs), plural(len(bs), "backend", "backends"), app, cfg.Database, minIdle)
+	fmt.Fprintf(w, "%s %d %s of %s in database %q idle for %s or longer:\n\n", verb, len(bs), plural(len(bs), "backend", "backends"), app, cfg.Database, short(minIdle))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PID\tAPPLICATION\tSTATE\tIN STATE\tXACT\tQUERY")
 	for _, b := range bs {

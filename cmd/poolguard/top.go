@@ -126,13 +126,17 @@ func (t *top) frame(snap *admin.Snapshot, ferr error) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%s\n", p.Name, bar(p.InUse, p.Max), p.Max, p.Waiting,
 			age(p.OldestLeaseSeconds), p.Suspects, p.LeaksProven, p.Refused, p.state())
 	}
-	fmt.Fprintln(tw)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(f.Holders) == 0 {
+		fmt.Fprintln(w, "no lease held")
+		return nil
+	}
 	fmt.Fprintln(tw, "HELD\tPARTITION\tCALL SITE\tOLDEST\tFUNCTION")
 	for _, h := range f.Holders {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Count, h.Partition, h.CallSite, age(h.OldestSeconds), h.Function)
-	}
-	if len(f.Holders) == 0 {
-		fmt.Fprintln(tw, "-\t\t(no lease held)\t\t")
 	}
 	return tw.Flush()
 }

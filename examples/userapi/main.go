@@ -5,14 +5,18 @@
 // Usage:
 //
 //	go run ./examples/userapi [-addr 127.0.0.1:8080] [-sync fixed|buggy] [-max-conns 100]
+//	                          [-sync-max-hold 1m] [-prove-leaks=true]
 //
 // It connects to DATABASE_URL, or, when that is not set, starts a
 // throw-away PostgreSQL (or uses POOLGUARD_DATABASE_URL) and seeds it with
 // demo users, one in ten of them corrupt. Migrations are applied at start.
 // -sync=buggy runs the outage's sync job, which leaks a connection on every
 // corrupt user: watch the admin page and the log report each leak with the
-// file:line that acquired it, and the connections come back. SIGINT or
-// SIGTERM shuts down gracefully.
+// file:line that acquired it, and the connections come back. With
+// -prove-leaks=false -sync-max-hold 0 they stay leaked, as a leak still
+// referenced somewhere would, until an operator revokes them: the setting
+// for trying poolguard's commands. SIGINT or SIGTERM shuts down
+// gracefully.
 //
 // Besides the API it serves the pool's Prometheus metrics at /metrics and
 // its admin handler (package admin) under /debug/pool/, which poolguard's
@@ -65,6 +69,7 @@ func run() error {
 	every := flag.Duration("sync-every", 30*time.Second, "time between two passes of the sync job")
 	maxConns := flag.Int("max-conns", 100, "connections in the pool; the sync job may use a tenth")
 	maxHold := flag.Duration("sync-max-hold", time.Minute, "revoke a sync lease held longer than this (0: no limit)")
+	prove := flag.Bool("prove-leaks", true, "prove leaks by garbage collection; false keeps leaked connections held, as a leak still referenced somewhere would be, until revoked")
 	flag.Parse()
 	syncFn, err := users.ParseSyncMode(*mode)
 	if err != nil {
@@ -102,6 +107,7 @@ func run() error {
 	}
 	cfg.MaxConns = *maxConns
 	cfg.Logger = log
+	cfg.DisableLeakTracking = !*prove
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		// Its partitions show as userapi/api and userapi/sync in
 		// pg_stat_activity.
