@@ -58,7 +58,8 @@ Flags:
   --min-age D        flag idle backends idle for longer than D (default 5m)
   --admin URL        join the backends with the leases of this admin handler
   --json             print the backends as JSON
-` + clientUsage,
+` + clientUsage + `                     (and on the server, connecting and querying)
+`,
 	setup: setupActivity,
 }
 
@@ -315,6 +316,10 @@ func runActivity(ctx context.Context, e *env, cfg *pgx.ConnConfig, c *client, ap
 			leases[l.PID] = l
 		}
 	}
+	// A server that accepts but does not answer must not hang the
+	// command: --timeout bounds the connection and the query alike.
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
 	conn, err := connect(ctx, cfg)
 	if err != nil {
 		return err
@@ -448,7 +453,7 @@ Flags:
   --min-idle D       only backends idle for at least D (required)
   --yes              terminate them; without it, only list them
   --json             print the backends and the outcome as JSON
-  --timeout D        give up connecting after D (default 10s)
+  --timeout D        give up on the server after D (default 10s)
 `,
 	setup: setupTerminate,
 }
@@ -503,6 +508,8 @@ type terminateReport struct {
 }
 
 func runTerminate(ctx context.Context, e *env, cfg *pgx.ConnConfig, app string, minIdle time.Duration, yes, asJSON bool) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
 	conn, err := connect(ctx, cfg)
 	if err != nil {
 		return err

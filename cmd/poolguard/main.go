@@ -82,7 +82,7 @@ Run "poolguard help COMMAND" or "poolguard COMMAND -h" for a command's flags.
 
 Exit status: 0 done; 1 the command found trouble (status: a partition is
 exhausted or has suspected leaks; activity: a connection is flagged;
-replay: below -min-success); 2 a bad command, flag or argument; 3 the
+replay: below --min-success); 2 a bad command, flag or argument; 3 the
 command could not do its job (service or server unreachable, refused,
 failed).
 `)

@@ -597,3 +597,20 @@ func TestReplayPoolguard(t *testing.T) {
 		}
 	}
 }
+
+// With --json, stdout is the outcome alone, and the progress goes to
+// stderr.
+func TestReplayJSON(t *testing.T) {
+	r := cli(t, nil, "replay", "--json", "--duration", "3s", "--pool-size", "4", "--rate", "10", "--pools", "poolguard",
+		"--min-success", "0", "--report", "")
+	var out replayJSON
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != exitOK {
+		t.Fatalf("replay --json: %v\n%s", err, r)
+	}
+	if len(out.Runs) != 1 || out.Runs[0].Kind != "poolguard" || out.Runs[0].API == 0 {
+		t.Errorf("replay --json: %+v", out)
+	}
+	if !strings.Contains(r.stderr, "starting a throw-away PostgreSQL") {
+		t.Errorf("replay --json: the progress is not on stderr\n%s", r)
+	}
+}

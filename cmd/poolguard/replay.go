@@ -45,6 +45,7 @@ Flags:
   --report FILE     where to write the HTML report (empty: none)
                     (default $TMPDIR/poolguard-replay.html)
   --pools LIST      pools to run, comma-separated (default pgxpool,database/sql,poolguard)
+  --json            print the outcome as JSON, and the progress on stderr
 `,
 	setup: setupReplay,
 }
@@ -65,6 +66,7 @@ func setupReplay(args []string, e *env) (func(context.Context) error, error) {
 	minSuccess := fs.Float64("min-success", 99.9, "")
 	report := fs.String("report", filepath.Join(os.TempDir(), "poolguard-replay.html"), "")
 	pools := fs.String("pools", strings.Join(replay.Kinds, ","), "")
+	asJSON := fs.Bool("json", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, err
@@ -106,13 +108,17 @@ func setupReplay(args []string, e *env) (func(context.Context) error, error) {
 			return nil, fmt.Errorf("--pools: unknown pool %q: use some of %s", k, strings.Join(replay.Kinds, ","))
 		}
 	}
-	o.Progress = e.stdout
 	command := strings.Join(append([]string{"poolguard", "replay"}, args...), " ")
-	return func(ctx context.Context) error { return runReplay(ctx, e, o, *minSuccess, *report, command) }, nil
+	return func(ctx context.Context) error { return runReplay(ctx, e, o, *minSuccess, *report, command, *asJSON) }, nil
 }
 
-func runReplay(ctx context.Context, e *env, o replay.Options, minSuccess float64, report, command string) error {
+func runReplay(ctx context.Context, e *env, o replay.Options, minSuccess float64, report, command string, asJSON bool) error {
 	stdout := e.stdout
+	if asJSON {
+		// stdout holds the JSON alone.
+		stdout = e.stderr
+	}
+	o.Progress = stdout
 	fmt.Fprintln(stdout, "starting a throw-away PostgreSQL (set POOLGUARD_DATABASE_URL to use yours)")
 	srv, err := pgtemp.Start(ctx, pgtemp.Options{Settings: map[string]string{
 		"max_connections": fmt.Sprint(len(o.Kinds)*o.PoolSize + 20),
@@ -125,22 +131,85 @@ func runReplay(ctx context.Context, e *env, o replay.Options, minSuccess float64
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, res.Setup())
-	fmt.Fprintln(stdout)
-	if err := res.WriteSummary(stdout); err != nil {
-		return err
-	}
 	if report != "" {
 		if err := writeReport(report, res, command); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "\nreport:", report)
+	}
+	if asJSON {
+		if err := writeJSON(e.stdout, replaySummary(res, report)); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, res.Setup())
+		fmt.Fprintln(stdout)
+		if err := res.WriteSummary(stdout); err != nil {
+			return err
+		}
+		if report != "" {
+			fmt.Fprintln(stdout, "\nreport:", report)
+		}
 	}
 	if pg := res.Run(replay.KindPoolguard); pg != nil && pg.Success() < minSuccess {
 		return fmt.Errorf("%w: poolguard kept %.2f%% of API requests successful, --min-success is %g%%", errBelowThreshold, pg.Success(), minSuccess)
 	}
 	return nil
+}
+
+// replayJSON is a replay's outcome as --json prints it.
+type replayJSON struct {
+	Server         string    `json:"server"`
+	ElapsedSeconds float64   `json:"elapsedSeconds"`
+	Report         string    `json:"report,omitempty"`
+	Runs           []runJSON `json:"runs"`
+}
+
+type runJSON struct {
+	Kind           string           `json:"kind"`
+	API            int64            `json:"api"`
+	APIOK          int64            `json:"apiOK"`
+	APIFailed      int64            `json:"apiFailed"`
+	SuccessPercent float64          `json:"successPercent"`
+	Failures       map[string]int64 `json:"failures"`
+	// ExhaustedSeconds is when an API request first failed for want of
+	// a connection; absent if never.
+	ExhaustedSeconds *float64 `json:"exhaustedSeconds,omitempty"`
+	Reclaimed        int64    `json:"reclaimed"`
+	Synced           int64    `json:"synced"`
+	Invalid          int64    `json:"invalid"`
+	SyncFailed       int64    `json:"syncFailed"`
+	FirstLeak        *struct {
+		Seconds  float64 `json:"seconds"`
+		CallSite string  `json:"callSite"`
+		Function string  `json:"function"`
+	} `json:"firstLeak,omitempty"`
+	Recovered bool `json:"recovered"`
+	Closed    bool `json:"closed"`
+}
+
+func replaySummary(res *replay.Result, report string) replayJSON {
+	out := replayJSON{Server: res.Server, ElapsedSeconds: res.Elapsed.Seconds(), Report: report, Runs: []runJSON{}}
+	for _, r := range res.Runs {
+		j := runJSON{
+			Kind: r.Kind, API: r.API, APIOK: r.APIOK, APIFailed: r.APIFailed, SuccessPercent: r.Success(),
+			Failures: r.Failures, Reclaimed: r.Reclaimed, Synced: r.Synced, Invalid: r.Invalid, SyncFailed: r.SyncFailed,
+			Recovered: r.Recovered(res.Options.JobFor, res.Options.Duration), Closed: r.Closed,
+		}
+		if r.Exhausted >= 0 {
+			s := r.Exhausted.Seconds()
+			j.ExhaustedSeconds = &s
+		}
+		if ev, ok := r.FirstLeak(); ok {
+			j.FirstLeak = &struct {
+				Seconds  float64 `json:"seconds"`
+				CallSite string  `json:"callSite"`
+				Function string  `json:"function"`
+			}{ev.At.Seconds(), ev.CallSite, ev.Function}
+		}
+		out.Runs = append(out.Runs, j)
+	}
+	return out
 }
 
 func writeReport(path string, res *replay.Result, command string) error {
