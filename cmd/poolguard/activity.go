@@ -154,8 +154,14 @@ func dsnPassword(dsn string) string {
 	if m := kvPassword.FindStringSubmatch(dsn); m != nil {
 		return strings.Trim(m[1], "'")
 	}
+	// A URL that does not parse (a bad port, say) may still carry one.
+	if m := urlPassword.FindStringSubmatch(dsn); m != nil {
+		return m[1]
+	}
 	return ""
 }
+
+var urlPassword = regexp.MustCompile(`^[a-z]+://[^:/@]*:([^@]+)@`)
 
 // backend is one row of pg_stat_activity.
 type backend struct {

@@ -575,6 +575,7 @@ func TestDSNPassword(t *testing.T) {
 		"postgres://u@h/db?password=" + url.QueryEscape(token),
 		"host=h user=u password=" + token,
 		"host=h user=u password='" + token + "'",
+		"postgres://u:" + token + "@h:port/db", // does not parse
 	} {
 		if got := dsnPassword(dsn); got != token {
 			t.Errorf("dsnPassword(%q) = %q", dsn, got)
