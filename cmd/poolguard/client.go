@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -52,6 +53,8 @@ type client struct {
 	source  string   // where the token came from, for error messages
 	timeout time.Duration
 	http    *http.Client
+	warn    string    // said to stderr before the first request, if set
+	stderr  io.Writer // where warn goes
 }
 
 // newClient validates the URL argument and the flags, and reads the token.
@@ -77,7 +80,22 @@ func newClient(raw string, f clientFlags, e *env) (*client, error) {
 	default:
 		c.token, c.source = strings.TrimSpace(e.getenv(envToken)), envToken
 	}
+	if c.token != "" && u.Scheme == "http" && !loopback(u.Hostname()) {
+		// Said when the token is first sent, not now: a usage error
+		// stays one line.
+		c.warn = fmt.Sprintf("poolguard: warning: the admin token goes to %s unencrypted; prefer a port-forward to 127.0.0.1, or https", u.Host)
+		c.stderr = e.stderr
+	}
 	return c, nil
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // parseAdminURL accepts the URL the admin handler is mounted at, with or
@@ -147,6 +165,10 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, out 
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.warn != "" {
+		fmt.Fprintln(c.stderr, c.warn)
+		c.warn = ""
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -394,6 +394,11 @@ func TestAdminErrors(t *testing.T) {
 			t.Errorf("%s: want exit 3 and a message mentioning %q\n%s", tc.name, tc.want, r)
 		}
 	}
+	// A token about to travel unencrypted is warned about.
+	r := cli(t, withToken, "status", "--timeout", "1ms", "http://192.0.2.1/debug/pool/")
+	if !strings.Contains(r.stderr, "warning: the admin token goes to 192.0.2.1 unencrypted") {
+		t.Errorf("status on a remote http URL with a token:\n%s", r)
+	}
 	// The read token reads.
 	if r := cli(t, map[string]string{envToken: "read-" + token}, "status", guarded.url); r.code != exitOK {
 		t.Errorf("status with the read token:\n%s", r)
@@ -407,6 +412,13 @@ func TestTop(t *testing.T) {
 	r := cli(t, nil, "top", "--once", s.url)
 	if r.code != exitOK || !strings.Contains(r.stdout, "sync") || !strings.Contains(r.stdout, site) || strings.Contains(r.stdout, "\x1b") {
 		t.Errorf("top --once:\n%s", r)
+	}
+
+	// On a terminal, each frame clears the screen first.
+	var tty bytes.Buffer
+	if code := runEnv(t.Context(), []string{"top", "--once", s.url}, &env{stdout: &tty, stderr: new(bytes.Buffer), getenv: func(string) string { return "" }, tty: true}); code != exitOK ||
+		!strings.HasPrefix(tty.String(), "\x1b[H\x1b[2J") {
+		t.Errorf("top --once on a terminal: exit %d\n%q", code, tty.String())
 	}
 
 	// Not on a terminal, frames follow one another until interrupted.
