@@ -205,6 +205,10 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"version"}, &out, new(bytes.Buffer)); code != exitOK || !strings.HasPrefix(out.String(), "poolguard devel") {
+		t.Errorf("run(version) = %d, %q", code, out.String())
+	}
 	r := cli(t, nil, "version")
 	if r.code != exitOK || !strings.HasPrefix(r.stdout, "poolguard devel go") {
 		t.Errorf("version:\n%s", r)
