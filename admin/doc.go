@@ -31,8 +31,8 @@
 // # Tokens
 //
 // Pausing and resuming a partition ([poolguard.Partition.Pause]) and
-// revoking one lease ([poolguard.Pool.Revoke]) are POST requests that must
-// carry [Options.Token] as "Authorization: Bearer <token>". Without a
+// revoking one lease ([poolguard.Pool.Revoke]), or every lease acquired at
+// one call site, are POST requests that must carry [Options.Token] as "Authorization: Bearer <token>". Without a
 // configured token the actions are disabled. With [Options.ReadToken], the
 // snapshot is served only to requests carrying it or the action token. New
 // refuses tokens shorter than [MinTokenLength] bytes, and tokens are

@@ -81,6 +81,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeH
 //	POST /pause?partition=NAME   pause a partition (Partition.Pause)
 //	POST /resume?partition=NAME  resume it
 //	POST /revoke?pid=PID         revoke the lease on a backend (Pool.Revoke)
+//	POST /revoke?callSite=FILE:LINE[&partition=NAME]
+//	                             revoke every lease acquired at a call site
 //
 // Without Options.ReadToken, reads need no token: serve the handler on a
 // loopback address or behind your own authentication. The actions need
@@ -349,7 +351,14 @@ func (h *handler) setPaused(r *http.Request, paused bool) (string, error) {
 }
 
 func (h *handler) revoke(r *http.Request) (string, error) {
-	arg := r.URL.Query().Get("pid")
+	q := r.URL.Query()
+	if q.Has("callSite") {
+		if q.Has("pid") {
+			return "", refuse(http.StatusBadRequest, "give either ?pid=PID or ?callSite=FILE:LINE, not both")
+		}
+		return h.revokeCallSite(q.Get("callSite"), q.Get("partition"))
+	}
+	arg := q.Get("pid")
 	pid, err := strconv.ParseUint(arg, 10, 32)
 	if err != nil {
 		return "", refuse(http.StatusBadRequest, "pid %q is not a backend process ID: use ?pid=12345, as listed in the leases", arg)
@@ -358,6 +367,38 @@ func (h *handler) revoke(r *http.Request) (string, error) {
 		return "", refuse(http.StatusNotFound, "no lease on backend PID %d: it may have been released already", pid)
 	}
 	return fmt.Sprintf("lease on backend PID %d revoked", pid), nil
+}
+
+// revokeCallSite revokes every lease acquired at site (in partition, if
+// not empty): a leak repeats at one call site, and the operator who found
+// it wants all of its leases back, not one PID at a time from a list that
+// changes as they type.
+func (h *handler) revokeCallSite(site, partition string) (string, error) {
+	if site == "" {
+		return "", refuse(http.StatusBadRequest, "name the call site: ?callSite=FILE:LINE, as listed in the leases")
+	}
+	var pids []string
+	for _, l := range h.pool.Leases() {
+		if l.CallSite != site || (partition != "" && l.Partition != partition) {
+			continue
+		}
+		// A lease released since Leases was read is not revoked, and not
+		// counted.
+		if h.pool.Revoke(l.PID) {
+			pids = append(pids, strconv.FormatUint(uint64(l.PID), 10))
+		}
+	}
+	if len(pids) == 0 {
+		return "", refuse(http.StatusNotFound, "no lease acquired at %q: it may have been released already, or the call site is spelled differently from the leases'", site)
+	}
+	return fmt.Sprintf("%d %s acquired at %s revoked (backend PIDs %s)", len(pids), plural(len(pids), "lease", "leases"), site, strings.Join(pids, ", ")), nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

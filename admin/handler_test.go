@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -268,6 +269,47 @@ func TestRevoke(t *testing.T) {
 	}
 	if s := snapshot(t, base); len(s.Leases) != 0 || s.Partitions[1].Reclaimed["revoked"] != 1 {
 		t.Errorf("snapshot after revoke: leases %+v, reclaimed %v", s.Leases, s.Partitions[1].Reclaimed)
+	}
+}
+
+// Revoking by call site takes back every lease acquired there, and only
+// those.
+func TestRevokeCallSite(t *testing.T) {
+	ctx := ctxTimeout(t, 30*time.Second)
+	pool := newPool(t, "")
+	leaked := []*poolguard.Conn{syncUserData(ctx, t, pool.Partition("sync")), syncUserData(ctx, t, pool.Partition("sync"))}
+	other, err := pool.Partition("api").Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release()
+	base := newHandler(t, pool, admin.Options{Token: token})
+	site := snapshot(t, base).Leases[0].CallSite
+	for _, tc := range []struct {
+		query  string
+		status int
+		want   string
+	}{
+		{"callSite=", http.StatusBadRequest, "name the call site"},
+		{"callSite=" + url.QueryEscape(site) + "&pid=1", http.StatusBadRequest, "not both"},
+		{"callSite=nowhere.go:1", http.StatusNotFound, "no lease acquired at"},
+		{"callSite=" + url.QueryEscape(site) + "&partition=api", http.StatusNotFound, "no lease acquired at"},
+	} {
+		if status, body := do(t, http.MethodPost, base+"/revoke?"+tc.query, token); status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("revoke?%s: %d %s, want %d mentioning %q", tc.query, status, body, tc.status, tc.want)
+		}
+	}
+	status, body := do(t, http.MethodPost, base+"/revoke?partition=sync&callSite="+url.QueryEscape(site), token)
+	if status != http.StatusOK || !strings.Contains(body, "2 leases acquired at "+site+" revoked") {
+		t.Fatalf("revoke by call site: %d %s", status, body)
+	}
+	for _, c := range leaked {
+		if _, err := c.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrLeaseRevoked) {
+			t.Errorf("a leaked lease's holder: %v, want ErrLeaseRevoked", err)
+		}
+	}
+	if _, err := other.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("the lease at another call site: %v", err)
 	}
 }
 

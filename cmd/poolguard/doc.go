@@ -1,14 +1,40 @@
-// Command poolguard is poolguard's command-line tool.
+// Command poolguard is the on-call engineer's tool for poolguard pools: the
+// runbook (docs/runbook.md) as commands, and the outage's replay.
 //
 // Usage:
 //
-//	poolguard replay [flags]
+//	poolguard status URL                       the pool at a glance
+//	poolguard leases URL [--all]               who holds the connections, by call site
+//	poolguard activity --dsn DSN [--app NAME] [--min-age 5m] [--admin URL]
+//	                                           what the server sees, joined with the leases
+//	poolguard revoke URL --pid PID | --call-site FILE:LINE
+//	                                           take leaked connections back
+//	poolguard pause URL PARTITION              stop a partition's new acquires
+//	poolguard resume URL PARTITION             let it acquire again
+//	poolguard terminate --dsn DSN --app NAME --min-idle D [--yes]
+//	                                           end long-idle backends on the server
+//	poolguard top URL [--once]                 a live view of partitions and holders
+//	poolguard replay [flags]                   replay the outage on three pools
+//	poolguard version                          the module version
 //
-// The replay subcommand replays the connection-leak outage in compressed
-// time on a throw-away PostgreSQL (or on POOLGUARD_DATABASE_URL), with the
-// same workload on pgxpool, database/sql and poolguard side by side. It
-// prints progress and a summary table, writes an HTML report with charts,
-// and exits with status 1 if poolguard kept less than -min-success percent
-// of the API requests successful, so it doubles as an end-to-end check.
-// Run "poolguard replay -h" for its flags.
+// URL is where a service mounts its admin handler (package admin), such as
+// http://127.0.0.1:8080/debug/pool/. The actions (revoke, pause, resume)
+// take the admin token from the environment variable POOLGUARD_ADMIN_TOKEN
+// or from a file (--token-file), never from a flag's value, which ps
+// shows. activity and terminate connect to PostgreSQL themselves, with
+// application_name poolguard/cli; --dsn defaults to $DATABASE_URL.
+//
+// Every command takes --json for scripts, and -h for its flags. Flags may
+// follow the arguments.
+//
+// Exit status:
+//
+//	0  done; status found the pool healthy, activity flagged nothing
+//	1  the command found trouble: status, a partition exhausted (all it may
+//	   hold in use, or callers waiting) or holding suspected leaks; activity,
+//	   a backend idle past --min-age (under a lease, with --admin); replay,
+//	   poolguard below --min-success
+//	2  a bad command, flag or argument; nothing was started
+//	3  the command could not do its job: the admin endpoint or the server
+//	   unreachable, a refused token, an unknown partition, no such lease
 package main

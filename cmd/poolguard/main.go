@@ -8,117 +8,188 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
-
-	"github.com/poolguard/poolguard/pgtemp"
-	"github.com/poolguard/poolguard/replay"
 )
 
-// errBelowThreshold marks a replay that ran but failed its check.
-var errBelowThreshold = errors.New("below the threshold")
+// Exit statuses, documented in doc.go and docs/runbook.md.
+const (
+	exitOK      = 0 // done; status and activity found nothing to flag
+	exitTrouble = 1 // the command ran and found trouble, for scripts to gate on
+	exitUsage   = 2 // a bad command, flag or argument; nothing was started
+	exitFailed  = 3 // the command could not do its job: unreachable, refused, failed
+)
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	case errors.Is(err, errBelowThreshold):
-		fmt.Fprintln(os.Stderr, "poolguard:", err)
-		os.Exit(1)
-	default:
-		fmt.Fprintln(os.Stderr, "poolguard:", err)
-		os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// A command is one subcommand: its name, a one-line summary, its usage,
+// and the function that parses its arguments and returns what to run.
+type command struct {
+	name, summary, usage string
+	// setup validates args and returns the work to do, or a usage error.
+	// Nothing may start (no connection, no server) before it returns.
+	setup func(args []string, env *env) (func(ctx context.Context) error, error)
+}
+
+// env is what a command runs with: its outputs, and the process's
+// environment, which tests replace.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// tty reports whether stdout is a terminal, for top's redrawing.
+	tty bool
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{
+		statusCmd, leasesCmd, activityCmd, revokeCmd, pauseCmd, resumeCmd,
+		terminateCmd, topCmd, replayCmd, versionCmd,
 	}
 }
 
-const usage = `usage: poolguard replay [flags]
-
-Subcommands:
-  replay   replay the connection-leak outage on pgxpool, database/sql and poolguard`
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "replay" {
-		fmt.Fprintln(stderr, usage)
-		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-			return flag.ErrHelp
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
 		}
-		return fmt.Errorf("unknown subcommand %q", args[0])
-	}
-	return replayCmd(ctx, args[1:], stdout, stderr)
-}
-
-func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("poolguard replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o replay.Options
-	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "how long each pool runs")
-	fs.DurationVar(&o.JobFor, "job-for", 0, "how long the sync job runs (default two thirds of -duration)")
-	fs.IntVar(&o.PoolSize, "pool-size", 20, "connections per pool: the outage's 100 scaled down so a run takes a minute; doubling it (40) only delays the outage, and 200 needs -duration 3m to reach it")
-	fs.Float64Var(&o.Rate, "rate", 100, "API requests per second, per pool")
-	fs.DurationVar(&o.Deadline, "deadline", time.Second, "deadline of each API request")
-	fs.Float64Var(&o.LeakRate, "leak-rate", 2, "corrupt users the sync job meets per second: leaked connections per second")
-	fs.Float64Var(&o.SyncRate, "sync-rate", 10, "users the sync job visits per second")
-	fs.IntVar(&o.Users, "users", 1000, "users in each database")
-	fs.DurationVar(&o.MaxHold, "max-hold", 3*time.Second, "poolguard's lease limit on the sync partition")
-	fs.DurationVar(&o.GCEvery, "gc-every", time.Second, "run runtime.GC at this interval, as a service that allocates collects anyway (negative: never, leaving the proof to -max-hold)")
-	minSuccess := fs.Float64("min-success", 99.9, "fail (exit status 1) if poolguard's API success is below this percentage")
-	report := fs.String("report", filepath.Join(os.TempDir(), "poolguard-replay.html"), "where to write the HTML report (empty: none)")
-	pools := fs.String("pools", strings.Join(replay.Kinds, ","), "pools to run, comma-separated")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("replay takes no arguments, got %q", fs.Args())
-	}
-	if *minSuccess < 0 || *minSuccess > 100 {
-		return fmt.Errorf("-min-success must be a percentage between 0 and 100, got %g", *minSuccess)
-	}
-	o.Kinds = strings.Split(*pools, ",")
-	o.Progress = stdout
-
-	fmt.Fprintln(stdout, "starting a throw-away PostgreSQL (set POOLGUARD_DATABASE_URL to use yours)")
-	srv, err := pgtemp.Start(ctx, pgtemp.Options{Settings: map[string]string{
-		"max_connections": fmt.Sprint(len(o.Kinds)*o.PoolSize + 20),
-	}})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	res, err := replay.Replay(ctx, srv, o)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, res.Setup())
-	fmt.Fprintln(stdout)
-	if err := res.WriteSummary(stdout); err != nil {
-		return err
-	}
-	if *report != "" {
-		if err := writeReport(*report, res, strings.Join(append([]string{"poolguard", "replay"}, args...), " ")); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "\nreport:", *report)
-	}
-	if pg := res.Run(replay.KindPoolguard); pg != nil && pg.Success() < *minSuccess {
-		return fmt.Errorf("%w: poolguard kept %.2f%% of API requests successful, -min-success is %g%%", errBelowThreshold, pg.Success(), *minSuccess)
 	}
 	return nil
 }
 
-func writeReport(path string, res *replay.Result, command string) error {
-	f, err := os.Create(path)
+func mainUsage() string {
+	var b strings.Builder
+	b.WriteString(`usage: poolguard COMMAND [flags] [arguments]
+
+poolguard reads and acts on a running service's pool through its admin
+handler (package admin, at URL, such as http://127.0.0.1:8080/debug/pool/),
+and on the PostgreSQL server directly (--dsn).
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+Run "poolguard help COMMAND" or "poolguard COMMAND -h" for a command's flags.
+
+Exit status: 0 done; 1 the command found trouble (status: a partition is
+exhausted or has suspected leaks; activity: a connection is flagged;
+replay: below --min-success); 2 a bad command, flag or argument; 3 the
+command could not do its job (service or server unreachable, refused,
+failed).
+`)
+	return b.String()
+}
+
+// run runs the command line args (without the program name) and returns
+// the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, &env{stdout: stdout, stderr: stderr, getenv: os.Getenv, tty: isTerminal(stdout)})
+}
+
+func runEnv(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, mainUsage())
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if name == "help" && len(args) > 1 {
+			c := lookup(args[1])
+			if c == nil {
+				fmt.Fprintf(e.stderr, "poolguard help: unknown command %q (run \"poolguard help\" for the list)\n", args[1])
+				return exitUsage
+			}
+			fmt.Fprint(e.stdout, c.usage)
+			return exitOK
+		}
+		fmt.Fprint(e.stdout, mainUsage())
+		return exitOK
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(e.stderr, "poolguard: unknown command %q (run \"poolguard help\" for the list)\n", name)
+		return exitUsage
+	}
+	work, err := c.setup(args[1:], e)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.stdout, c.usage)
+		return exitOK
+	}
 	if err != nil {
-		return err
+		fmt.Fprintf(e.stderr, "poolguard %s: %v (run \"poolguard %s -h\" for usage)\n", c.name, err, c.name)
+		return exitUsage
 	}
-	if err := res.WriteHTML(f, command); err != nil {
-		f.Close()
-		return err
+	err = work(ctx)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errTrouble):
+		return exitTrouble
+	case errors.Is(err, errBelowThreshold):
+		fmt.Fprintf(e.stderr, "poolguard %s: %v\n", c.name, err)
+		return exitTrouble
 	}
-	return f.Close()
+	fmt.Fprintf(e.stderr, "poolguard %s: %v\n", c.name, err)
+	return exitFailed
+}
+
+// errTrouble is returned by a command that printed what it found and
+// should exit with exitTrouble.
+var errTrouble = errors.New("trouble found")
+
+// newFlagSet returns a FlagSet that reports nothing itself: run prints one
+// line for a bad flag, and the command's usage for -h.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("poolguard "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseArgs parses args with fs, allowing flags after the positional
+// arguments (poolguard revoke URL --pid 42), and returns the positional
+// arguments. "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// positive checks that a duration flag is above zero.
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("--%s must be above zero, got %s", name, d)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

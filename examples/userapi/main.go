@@ -5,14 +5,26 @@
 // Usage:
 //
 //	go run ./examples/userapi [-addr 127.0.0.1:8080] [-sync fixed|buggy] [-max-conns 100]
+//	                          [-sync-max-hold 1m] [-prove-leaks=true]
 //
 // It connects to DATABASE_URL, or, when that is not set, starts a
 // throw-away PostgreSQL (or uses POOLGUARD_DATABASE_URL) and seeds it with
 // demo users, one in ten of them corrupt. Migrations are applied at start.
 // -sync=buggy runs the outage's sync job, which leaks a connection on every
-// corrupt user: watch /debug/pool and the log report each leak with the
-// file:line that acquired it, and the connections come back. SIGINT or
-// SIGTERM shuts down gracefully.
+// corrupt user: watch the admin page and the log report each leak with the
+// file:line that acquired it, and the connections come back. With
+// -prove-leaks=false -sync-max-hold 0 they stay leaked, as a leak still
+// referenced somewhere would, until an operator revokes them: the setting
+// for trying poolguard's commands. SIGINT or SIGTERM shuts down
+// gracefully.
+//
+// Besides the API it serves the pool's Prometheus metrics at /metrics and
+// its admin handler (package admin) under /debug/pool/, which poolguard's
+// commands read: "poolguard status http://127.0.0.1:8080/debug/pool/". The
+// admin actions (pause, resume, revoke) are enabled when the environment
+// variable POOLGUARD_ADMIN_TOKEN holds a token of at least 16 bytes;
+// without it the handler is read-only. Keep -addr on a loopback address:
+// reading the admin handler needs no token.
 package main
 
 import (
@@ -21,16 +33,28 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/admin"
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
 	"github.com/poolguard/poolguard/internal/users"
 	"github.com/poolguard/poolguard/pgtemp"
+	"github.com/poolguard/poolguard/prom"
 )
+
+// envAdminToken names the environment variable holding the admin token,
+// the one poolguard's commands read too.
+const envAdminToken = "POOLGUARD_ADMIN_TOKEN"
 
 func main() {
 	if err := run(); err != nil {
@@ -45,6 +69,7 @@ func run() error {
 	every := flag.Duration("sync-every", 30*time.Second, "time between two passes of the sync job")
 	maxConns := flag.Int("max-conns", 100, "connections in the pool; the sync job may use a tenth")
 	maxHold := flag.Duration("sync-max-hold", time.Minute, "revoke a sync lease held longer than this (0: no limit)")
+	prove := flag.Bool("prove-leaks", true, "prove leaks by garbage collection; false keeps leaked connections held, as a leak still referenced somewhere would be, until revoked")
 	flag.Parse()
 	syncFn, err := users.ParseSyncMode(*mode)
 	if err != nil {
@@ -63,7 +88,17 @@ func run() error {
 		}
 		defer srv.Close()
 		dsn, seed = srv.DSN(), !srv.External()
-		log.Info("userapi: using a throw-away PostgreSQL; set DATABASE_URL to use yours")
+		// Over the server's Unix socket, in a directory only this user can
+		// enter, no password is needed: this URL is safe to log, and is
+		// what poolguard activity and terminate take as --dsn.
+		socket := url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/postgres",
+			// Not Values.Encode, which would escape the directory's slashes.
+			RawQuery: "host=" + strings.ReplaceAll(url.PathEscape(srv.SocketDir()), "%2F", "/") + "&port=" + strconv.Itoa(srv.Port())}
+		shown := socket.String()
+		if srv.External() {
+			shown = srv.String() // its password redacted
+		}
+		log.Info("userapi: using a throw-away PostgreSQL; set DATABASE_URL to use yours", "dsn", shown)
 	}
 
 	cfg, err := poolguard.ParseConfig(dsn)
@@ -72,6 +107,12 @@ func run() error {
 	}
 	cfg.MaxConns = *maxConns
 	cfg.Logger = log
+	cfg.DisableLeakTracking = !*prove
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		// Its partitions show as userapi/api and userapi/sync in
+		// pg_stat_activity.
+		cfg.ConnConfig.RuntimeParams["application_name"] = "userapi"
+	}
 	if err := users.Configure(cfg, *maxHold); err != nil {
 		return err
 	}
@@ -83,15 +124,47 @@ func run() error {
 		pool.Close()
 		return err
 	}
+	hopts, err := handlers(pool, log)
+	if err != nil {
+		pool.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		pool.Close()
 		return err
 	}
+	log.Info("userapi: admin handler and metrics", "admin", "http://"+ln.Addr().String()+"/debug/pool/", "metrics", "http://"+ln.Addr().String()+"/metrics")
 	return userapi.Run(ctx, ln, pool, userapi.RunOptions{
 		Sync: syncFn, SyncEvery: *every, SyncPause: 10 * time.Millisecond, Logger: log,
-		Handler: userapi.HandlerOptions{Logger: log},
+		Handler: hopts,
 	})
+}
+
+// handlers returns the HTTP options with the pool's metrics and admin
+// handler.
+func handlers(pool *poolguard.Pool, log *slog.Logger) (userapi.HandlerOptions, error) {
+	col, err := prom.NewCollector(pool, prom.WithPoolName("userapi"))
+	if err != nil {
+		return userapi.HandlerOptions{}, err
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(col); err != nil {
+		return userapi.HandlerOptions{}, err
+	}
+	token := os.Getenv(envAdminToken)
+	adm, err := admin.New(pool, admin.Options{Token: token, Title: "userapi", Logger: log})
+	if err != nil {
+		return userapi.HandlerOptions{}, fmt.Errorf("%s: %w", envAdminToken, err)
+	}
+	if token == "" {
+		log.Info("userapi: admin actions disabled: set " + envAdminToken + " to a token of 16 bytes or more to enable pause, resume and revoke")
+	}
+	return userapi.HandlerOptions{
+		Logger:  log,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Admin:   adm,
+	}, nil
 }
 
 // setup migrates the schema and, on a throw-away server, adds demo users.

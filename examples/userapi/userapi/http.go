@@ -18,8 +18,12 @@ import (
 type HandlerOptions struct {
 	// Metrics, if set, is served at /metrics: the hook for a Prometheus
 	// collector of the pool (package prom). Without it /metrics is not
-	// served; /debug/pool always is.
+	// served.
 	Metrics http.Handler
+	// Admin, if set, is served under /debug/pool/: the hook for the pool's
+	// admin handler (package admin), which poolguard's commands read and
+	// act through. Without it /debug/pool/ is not served.
+	Admin http.Handler
 	// RequestTimeout bounds each API request's database work, waiting for
 	// a connection included. Zero means 5 seconds.
 	RequestTimeout time.Duration
@@ -36,7 +40,7 @@ type HandlerOptions struct {
 //	PUT  /users/{id}               replace a user's email and name
 //	GET  /healthz                  200 {"status":"ok"}, or 503 {"status":"degraded","reason":...}
 //	                               when the "api" partition is saturated
-//	GET  /debug/pool               the pool's partitions and leases as JSON
+//	     /debug/pool/...           opts.Admin, when set, with the prefix stripped
 //	GET  /metrics                  opts.Metrics, when set
 func Handler(pool *poolguard.Pool, opts HandlerOptions) http.Handler {
 	h := &handler{pool: pool, store: users.NewStore(pool), opts: opts}
@@ -52,7 +56,9 @@ func Handler(pool *poolguard.Pool, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("POST /users", h.create)
 	mux.HandleFunc("PUT /users/{id}", h.update)
 	mux.HandleFunc("GET /healthz", h.healthz)
-	mux.HandleFunc("GET /debug/pool", h.debugPool)
+	if opts.Admin != nil {
+		mux.Handle("/debug/pool/", http.StripPrefix("/debug/pool", opts.Admin))
+	}
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}

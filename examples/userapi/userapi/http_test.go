@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolguard/poolguard/admin"
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
 	"github.com/poolguard/poolguard/internal/users"
 )
@@ -29,7 +30,7 @@ func do(t *testing.T, srv *httptest.Server, method, path, body string, out any) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
 	}
 	if out != nil {
@@ -119,9 +120,15 @@ func TestHealthzDegraded(t *testing.T) {
 	}
 }
 
-func TestDebugPool(t *testing.T) {
+// The admin handler is mounted under /debug/pool/, as poolguard's
+// commands expect, and shows the service's leases.
+func TestAdminMount(t *testing.T) {
 	pool, _ := newPool(t, 1, 0, 4)
-	srv := httptest.NewServer(userapi.Handler(pool, userapi.HandlerOptions{}))
+	h, err := admin.New(pool, admin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(userapi.Handler(pool, userapi.HandlerOptions{Admin: h}))
 	defer srv.Close()
 	c, err := pool.Partition(users.PartitionSync).Acquire(t.Context())
 	if err != nil {
@@ -129,23 +136,13 @@ func TestDebugPool(t *testing.T) {
 	}
 	defer c.Release()
 
-	var v struct {
-		MaxConns   int `json:"max_conns"`
-		Partitions []struct {
-			Name  string
-			InUse int `json:"in_use"`
-		}
-		Leases []struct {
-			Partition string
-			CallSite  string `json:"call_site"`
-		}
+	var snap admin.Snapshot
+	if code := do(t, srv, "GET", "/debug/pool/snapshot", "", &snap); code != 200 {
+		t.Fatalf("/debug/pool/snapshot: %d", code)
 	}
-	if code := do(t, srv, "GET", "/debug/pool", "", &v); code != 200 {
-		t.Fatalf("/debug/pool: %d", code)
-	}
-	if v.MaxConns != 4 || len(v.Partitions) != 2 || v.Partitions[1].InUse != 1 || len(v.Leases) != 1 ||
-		!strings.HasPrefix(v.Leases[0].CallSite, "userapi/http_test.go:") {
-		t.Fatalf("/debug/pool = %+v", v)
+	if snap.MaxConns != 4 || len(snap.Partitions) != 2 || snap.Partitions[1].InUse != 1 || len(snap.Leases) != 1 ||
+		!strings.HasPrefix(snap.Leases[0].CallSite, "userapi/http_test.go:") {
+		t.Fatalf("/debug/pool/snapshot = %+v", snap)
 	}
 }
 
