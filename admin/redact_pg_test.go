@@ -77,6 +77,7 @@ func literals(ctx context.Context, conn *pgx.Conn, sql string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		vals, err := rows.Values()
