@@ -14,6 +14,8 @@
 //	poolguard terminate --dsn DSN --app NAME --min-idle D [--yes]
 //	                                           end long-idle backends on the server
 //	poolguard top URL [--once]                 a live view of partitions and holders
+//	poolguard size --dsn DSN --service NAME:REPLICAS[:WEIGHT|:=MAXCONNS]...
+//	                                           each replica's share of the server
 //	poolguard replay [flags]                   replay the outage on three pools
 //	poolguard version                          the module version
 //

@@ -51,7 +51,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		statusCmd, leasesCmd, activityCmd, revokeCmd, pauseCmd, resumeCmd,
-		terminateCmd, topCmd, replayCmd, versionCmd,
+		terminateCmd, topCmd, sizeCmd, replayCmd, versionCmd,
 	}
 }
 

@@ -193,6 +193,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"terminate", "--dsn", "postgres://u@h/db", "--app", cliAppName, "--min-idle", "1m"}, "own connections"},
 		{[]string{"terminate", "--app", "x", "--min-idle", "1m"}, "missing --dsn"},
 		{[]string{"version", "now"}, "no arguments"},
+		{[]string{"size", "--max-connections", "100"}, "missing --service"},
+		{[]string{"size", "--service", "api:3"}, "missing --dsn or --max-connections"},
+		{[]string{"size", "--max-connections", "100", "--service", "api"}, "want NAME:REPLICAS"},
+		{[]string{"size", "--max-connections", "100", "--service", "api:0"}, "at least 1"},
+		{[]string{"size", "--max-connections", "100", "--service", "api:2", "--service", "api:3"}, "named twice"},
+		{[]string{"size", "--max-connections", "100", "--service", "api:2:=x"}, "MAXCONNS"},
+		{[]string{"size", "--max-connections", "100", "--service", "api:2", "--partition", "jobs/sync:10"}, `no --service "jobs"`},
+		{[]string{"size", "--max-connections", "100", "--service", "api:2", "--partition", "api/a:60", "--partition", "api/b:60"}, "above 100%"},
+		{[]string{"size", "--max-connections", "100", "--service", "api:2", "--surge", "2"}, "--surge"},
 	} {
 		r := cli(t, nil, tc.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
