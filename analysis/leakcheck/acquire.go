@@ -6,13 +6,14 @@ import (
 	"go/types"
 
 	"golang.org/x/tools/go/ast/inspector"
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 // checkCall checks one call: if it acquires a resource bound to a local
 // variable, it searches for a path on which the resource leaks.
 func (c *checker) checkCall(cur inspector.Cursor) {
 	call := cur.Node().(*ast.CallExpr)
-	res := c.table.acquired(c.pass.TypesInfo, call)
+	res := c.acquired(call)
 	if res == nil {
 		return
 	}
@@ -90,6 +91,36 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 	if l := t.search(ref); l != nil {
 		c.report(call, res, "%s acquired here is not released %s", res.Noun, l.what)
 	}
+}
+
+// acquired returns the resource that call acquires, or nil: a function
+// of the table, an interface method shaped like one, or a function that
+// returns what one of those acquired (see acquires).
+func (c *checker) acquired(call *ast.CallExpr) *Resource {
+	info := c.pass.TypesInfo
+	if r := c.table.acquired(info, call); r != nil {
+		return r
+	}
+	fn, ok := typeutil.Callee(info, call).(*types.Func)
+	if !ok {
+		return nil
+	}
+	var results *types.Tuple
+	switch T := info.TypeOf(call).(type) {
+	case nil:
+		return nil
+	case *types.Tuple:
+		results = T
+	default:
+		results = types.NewTuple(types.NewVar(call.Pos(), nil, "", T))
+	}
+	if results.Len() == 0 || !c.closeable(results.At(0).Type()) {
+		return nil
+	}
+	if isInterfaceMethod(fn) {
+		return acquiredByShape(fn, results)
+	}
+	return c.acquires(fn)
 }
 
 // deferredBefore reports whether a closure deferred before pos releases

@@ -21,7 +21,7 @@ var Analyzer = &analysis.Analyzer{
 	URL:       "https://pkg.go.dev/github.com/poolguard/poolguard/analysis/leakcheck",
 	Requires:  []*analysis.Analyzer{inspect.Analyzer},
 	Run:       run,
-	FactTypes: []analysis.Fact{new(takesFact)},
+	FactTypes: []analysis.Fact{new(takesFact), new(acquiresFact)},
 }
 
 func init() {
@@ -35,6 +35,7 @@ type checker struct {
 	table      *table
 	decls      map[*types.Func]*ast.FuncDecl
 	summaries  map[*types.Func][]paramUse
+	acquirers  map[*types.Func]*Resource // functions that acquire for their caller
 	funcs      map[ast.Node]*function
 	ignores    map[string]*fileIgnores
 	closeables map[types.Type]bool
@@ -54,6 +55,7 @@ func run(pass *analysis.Pass) (any, error) {
 		table:      t,
 		decls:      make(map[*types.Func]*ast.FuncDecl),
 		summaries:  make(map[*types.Func][]paramUse),
+		acquirers:  make(map[*types.Func]*Resource),
 		funcs:      make(map[ast.Node]*function),
 		ignores:    make(map[string]*fileIgnores),
 		closeables: make(map[types.Type]bool),

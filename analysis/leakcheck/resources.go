@@ -100,6 +100,25 @@ var releasers = map[string]bool{
 	"log.New":                       true,
 }
 
+// byType maps a resource type, as types.TypeString prints it, to the
+// resource a call returning it acquires when the callee is an interface
+// method (see table.acquiredByShape).
+var byType = map[string]*Resource{
+	"*database/sql.Rows":          sqlRows,
+	"*database/sql.Row":           row,
+	"*database/sql.Tx":            tx,
+	"*database/sql.Conn":          sqlConn,
+	pgxPath + ".Rows":             pgxRows,
+	pgxPath + ".Row":              row,
+	pgxPath + ".Tx":               tx,
+	pgxPath + ".BatchResults":     batch,
+	"*" + pgxpoolPath + ".Conn":   pgxpoolConn,
+	"*" + pgxpoolPath + ".Tx":     tx,
+	"*" + poolguardPath + ".Conn": connection,
+	"*os.File":                    osFile,
+	"*net/http.Response":          body,
+}
+
 func init() {
 	add := func(r *Resource, recvs []string, names ...string) {
 		for _, recv := range recvs {

@@ -2,6 +2,8 @@ package leakcheck
 
 import (
 	"fmt"
+	"go/ast"
+	"go/token"
 	"go/types"
 	"slices"
 	"strings"
@@ -109,6 +111,9 @@ func (c *checker) exportFacts() {
 		if len(params) > 0 {
 			c.pass.ExportObjectFact(fn, &takesFact{Params: params})
 		}
+		if r := c.acquires(fn); r != nil {
+			c.pass.ExportObjectFact(fn, &acquiresFact{Resource: *r})
+		}
 	}
 }
 
@@ -129,4 +134,250 @@ func (c *checker) closeable(T types.Type) bool {
 	}
 	c.closeables[T] = ok
 	return ok
+}
+
+// acquiresFact is exported for a function that returns a resource it
+// acquired, so that its callers in other packages release it.
+type acquiresFact struct {
+	Resource Resource
+}
+
+// AFact marks acquiresFact as an analysis fact.
+func (*acquiresFact) AFact() {}
+
+func (f *acquiresFact) String() string { return "acquires(" + f.Resource.Noun + ")" }
+
+// acquires returns the resource fn acquires for its caller, or nil. A
+// function acquires when every return hands out either nil or a
+// resource it has just acquired and not disposed of on the way (see
+// fresh): a wrapper such as sqlx's Queryx. A function that may return a
+// resource it was given or found (a getter, a transaction taken from a
+// context) lends it, and its callers owe nothing.
+func (c *checker) acquires(fn *types.Func) *Resource {
+	fn = fn.Origin()
+	if r, ok := c.acquirers[fn]; ok {
+		return r
+	}
+	decl := c.decls[fn]
+	if decl == nil {
+		var fact acquiresFact
+		var r *Resource
+		if fn.Pkg() != c.pass.Pkg && c.pass.ImportObjectFact(fn, &fact) {
+			r = &fact.Resource
+		}
+		c.acquirers[fn] = r
+		return r
+	}
+	c.acquirers[fn] = nil // recursion: assume not until known
+	res := fn.Signature().Results()
+	if res.Len() == 0 || !c.closeable(res.At(0).Type()) {
+		return nil
+	}
+	f := c.function(decl)
+	var out *Resource
+	ok := true
+	ast.Inspect(decl.Body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.ReturnStmt:
+			var r *Resource
+			var fresh bool
+			if len(n.Results) == 0 {
+				if len(f.results) == 0 {
+					ok = false
+					break
+				}
+				r, fresh = c.freshVar(f, f.results[0])
+			} else {
+				r, fresh = c.fresh(f, n.Results[0])
+			}
+			ok = ok && fresh
+			if out == nil {
+				out = r
+			}
+		}
+		return ok
+	})
+	if !ok {
+		out = nil
+	}
+	c.acquirers[fn] = out
+	return out
+}
+
+// fresh reports whether e, returned by f, is nil or a resource f has
+// just acquired, and returns the resource.
+func (c *checker) fresh(f *function, e ast.Expr) (*Resource, bool) {
+	info := c.pass.TypesInfo
+	e = ast.Unparen(e)
+	if info.Types[e].IsNil() {
+		return nil, true
+	}
+	switch e := e.(type) {
+	case *ast.CallExpr:
+		r := c.acquired(e)
+		return r, r != nil
+	case *ast.Ident:
+		if v, ok := info.Uses[e].(*types.Var); ok && f.contains(v) {
+			return c.freshVar(f, v)
+		}
+	case *ast.UnaryExpr:
+		if e.Op == token.AND {
+			return c.fresh(f, e.X)
+		}
+	case *ast.CompositeLit:
+		// A wrapper that embeds the resource, as &sqlx.Rows{Rows: r}.
+		for _, elt := range e.Elts {
+			kv, ok := elt.(*ast.KeyValueExpr)
+			if !ok {
+				continue
+			}
+			key, _ := kv.Key.(*ast.Ident)
+			if fld, ok := info.Uses[key].(*types.Var); ok && fld.Embedded() {
+				if r, ok := c.fresh(f, kv.Value); ok && r != nil {
+					return r, true
+				}
+			}
+		}
+	}
+	return nil, false
+}
+
+// freshVar reports whether every value assigned to the local variable v
+// is nil or a fresh resource, and f disposes of it nowhere but on its
+// failure paths.
+func (c *checker) freshVar(f *function, v *types.Var) (*Resource, bool) {
+	var out *Resource
+	ok, assigned := true, false
+	ast.Inspect(f.body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.AssignStmt, *ast.ValueSpec:
+			lhs, rhs := assignment(n)
+			for i, l := range lhs {
+				id, isID := ast.Unparen(l).(*ast.Ident)
+				if !isID || c.pass.TypesInfo.ObjectOf(id) != v {
+					continue
+				}
+				assigned = true
+				var r *Resource
+				var fresh bool
+				switch {
+				case len(lhs) == len(rhs):
+					r, fresh = c.fresh(f, rhs[i])
+				case len(rhs) == 1 && i == 0:
+					if call, isCall := ast.Unparen(rhs[0]).(*ast.CallExpr); isCall {
+						r = c.acquired(call)
+						fresh = r != nil
+					}
+				case len(rhs) == 0:
+					fresh = true // var v T
+				}
+				ok = ok && fresh
+				if out == nil {
+					out = r
+				}
+			}
+		case *ast.RangeStmt:
+			if c.pass.TypesInfo.ObjectOf(identOf(n.Key)) == v || c.pass.TypesInfo.ObjectOf(identOf(n.Value)) == v {
+				ok = false
+			}
+		case *ast.UnaryExpr:
+			if n.Op == token.AND && identOf(n.X) != nil && c.pass.TypesInfo.Uses[identOf(n.X)] == v {
+				ok = false
+			}
+		}
+		return ok
+	})
+	if !ok || !assigned || out == nil {
+		return nil, false
+	}
+	if c.disposedOnSuccess(f, v) {
+		return nil, false
+	}
+	return out, true
+}
+
+func identOf(e ast.Expr) *ast.Ident {
+	id, _ := ast.Unparen(e).(*ast.Ident)
+	return id
+}
+
+// disposedOnSuccess reports whether f releases or hands over v on its
+// way to returning it: a deferred release, a cleanup registered with
+// the test, a store. Releases in a branch that returns or that tests an
+// error (the failure path) do not count.
+func (c *checker) disposedOnSuccess(f *function, v *types.Var) bool {
+	t := newTracker(c, nil, f, v)
+	found := false
+	var walk func(n ast.Node) bool
+	walk = func(n ast.Node) bool {
+		if found {
+			return false
+		}
+		switch n := n.(type) {
+		case *ast.ReturnStmt, *ast.FuncLit:
+			return false
+		case *ast.IfStmt:
+			if n.Init != nil {
+				found = found || t.scan(n.Init)
+			}
+			if c.testsError(n.Cond) {
+				return false
+			}
+			if !endsFunction(n.Body) {
+				ast.Inspect(n.Body, walk)
+			}
+			if n.Else != nil {
+				if b, ok := n.Else.(*ast.BlockStmt); !ok || !endsFunction(b) {
+					ast.Inspect(n.Else, walk)
+				}
+			}
+			return false
+		case *ast.DeferStmt:
+			if lit, ok := ast.Unparen(n.Call.Fun).(*ast.FuncLit); ok {
+				ast.Inspect(lit.Body, walk)
+				return false
+			}
+			found = t.scan(n)
+			return false
+		case *ast.ExprStmt, *ast.AssignStmt, *ast.GoStmt, *ast.SendStmt, *ast.DeclStmt:
+			found = t.scan(n)
+			return false
+		}
+		return true
+	}
+	ast.Inspect(f.body, walk)
+	return found
+}
+
+// testsError reports whether cond mentions a value of type error.
+func (c *checker) testsError(cond ast.Expr) bool {
+	found := false
+	ast.Inspect(cond, func(n ast.Node) bool {
+		if e, ok := n.(ast.Expr); ok && !found {
+			if T := c.pass.TypesInfo.TypeOf(e); T != nil && types.Identical(T, errorType) {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+// endsFunction reports whether block b ends in a return or a panic.
+func endsFunction(b *ast.BlockStmt) bool {
+	if len(b.List) == 0 {
+		return false
+	}
+	switch s := b.List[len(b.List)-1].(type) {
+	case *ast.ReturnStmt:
+		return true
+	case *ast.ExprStmt:
+		if call, ok := ast.Unparen(s.X).(*ast.CallExpr); ok {
+			id, isID := ast.Unparen(call.Fun).(*ast.Ident)
+			return isID && id.Name == "panic"
+		}
+	}
+	return false
 }

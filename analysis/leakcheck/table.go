@@ -121,3 +121,84 @@ func (t *table) savepointOf(info *types.Info, call *ast.CallExpr, tr *tracker) *
 	}
 	return tr.varOf(sel.X)
 }
+
+// libraries are the packages the table describes method by method:
+// their methods acquire only as the table says.
+var libraries = map[string]bool{
+	pgxPath:        true,
+	pgxpoolPath:    true,
+	poolguardPath:  true,
+	"database/sql": true,
+	"net/http":     true,
+	"os":           true,
+}
+
+// noErrorAcquires are the acquire methods of the table that return no
+// error: their row or batch reports its error later.
+var noErrorAcquires = map[string]bool{"QueryRow": true, "QueryRowContext": true, "SendBatch": true}
+
+// acquireNames are the names of the table's acquire functions.
+var acquireNames = func() map[string]bool {
+	m := make(map[string]bool)
+	for name := range builtins {
+		_, _, fn, _ := splitFullName(name)
+		m[fn] = true
+	}
+	return m
+}()
+
+// resourceOf returns the resource a value of type T is: one of byType,
+// or a struct or interface that embeds one and so has its release
+// methods, as sqlx.Rows embeds *sql.Rows.
+func resourceOf(T types.Type) *Resource { return embeddedResource(T, 3) }
+
+func embeddedResource(T types.Type, depth int) *Resource {
+	if r := byType[types.TypeString(T, nil)]; r != nil || depth == 0 {
+		return r
+	}
+	if p, ok := types.Unalias(T).(*types.Pointer); ok {
+		T = p.Elem()
+	}
+	switch u := types.Unalias(T).Underlying().(type) {
+	case *types.Struct:
+		for f := range u.Fields() {
+			if f.Embedded() {
+				if r := embeddedResource(f.Type(), depth-1); r != nil {
+					return r
+				}
+			}
+		}
+	case *types.Interface:
+		for E := range u.EmbeddedTypes() {
+			if r := embeddedResource(E, depth-1); r != nil {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// acquiredByShape returns the resource that a call of the interface
+// method fn, with the given results, acquires. An interface method has
+// no body to summarize, so its shape decides, as it does in the table:
+// the acquire methods take arguments (a context, a query) or are named
+// as the table's are, and report failure with an error, or are named as
+// the table's error-free ones (QueryRow, SendBatch). A getter such as
+// Conn() *pgxpool.Conn lends what its receiver holds, and is not one.
+func acquiredByShape(fn *types.Func, results *types.Tuple) *Resource {
+	if !isInterfaceMethod(fn) || fn.Pkg() == nil || libraries[fn.Pkg().Path()] || results.Len() == 0 {
+		return nil
+	}
+	r := resourceOf(results.At(0).Type())
+	if r == nil {
+		return nil
+	}
+	name := fn.Name()
+	withErr := results.Len() > 1 && types.Identical(results.At(results.Len()-1).Type(), errorType)
+	if (fn.Signature().Params().Len() > 0 || acquireNames[name]) && (withErr || noErrorAcquires[name]) {
+		return r
+	}
+	return nil
+}
+
+var errorType = types.Universe.Lookup("error").Type()
