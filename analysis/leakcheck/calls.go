@@ -2,6 +2,7 @@ package leakcheck
 
 import (
 	"go/ast"
+	"go/constant"
 	"go/types"
 
 	"golang.org/x/tools/go/types/typeutil"
@@ -49,7 +50,7 @@ func (t *tracker) call(call *ast.CallExpr) bool {
 			return t.transfer()
 		case isInterfaceMethod(fn):
 			return t.transfer()
-		case t.takes(fn, i, ownerPrefix(arg)):
+		case t.takes(fn, i, ownerPrefix(arg), call):
 			return true
 		}
 	}
@@ -71,7 +72,7 @@ func (t *tracker) wraps(call *ast.CallExpr) bool {
 		return false
 	}
 	fn, ok := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
-	return ok && t.c.decls[fn.Origin()] != nil && t.takes(fn, -1, "")
+	return ok && t.c.decls[fn.Origin()] != nil && t.takes(fn, -1, "", call)
 }
 
 // ownerPrefix returns "Body." for an argument such as resp.Body: the
@@ -83,16 +84,17 @@ func ownerPrefix(arg ast.Expr) string {
 	return ""
 }
 
-// takes reports whether fn releases or keeps its i'th argument; prefix
-// is the owning field the argument was taken from, if any.
-func (t *tracker) takes(fn *types.Func, i int, prefix string) bool {
+// takes reports whether fn, called by call, releases or keeps its i'th
+// argument; prefix is the owning field the argument was taken from, if
+// any.
+func (t *tracker) takes(fn *types.Func, i int, prefix string, call *ast.CallExpr) bool {
 	fn = fn.Origin()
 	sig := fn.Signature()
 	if sig.Variadic() && i >= sig.Params().Len()-1 && i >= 0 {
 		i = sig.Params().Len() - 1
 	}
 	for _, u := range t.c.summary(fn) {
-		if u.Index != i || u.Partial && t.res != nil {
+		if u.Index != i || u.Partial && t.res != nil && !t.holdsFor(u, call) {
 			continue
 		}
 		if t.res == nil {
@@ -112,4 +114,15 @@ func (t *tracker) takes(fn *types.Func, i int, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// holdsFor reports whether the condition under which a partial use u
+// releases on every path holds at call: the helper's bool parameter is
+// passed as the constant that makes it release (closeRows = true).
+func (t *tracker) holdsFor(u paramUse, call *ast.CallExpr) bool {
+	if u.If == 0 || call == nil || u.If > len(call.Args) {
+		return false
+	}
+	tv := t.c.pass.TypesInfo.Types[call.Args[u.If-1]]
+	return tv.Value != nil && tv.Value.Kind() == constant.Bool && constant.BoolVal(tv.Value) == u.IfVal
 }

@@ -19,6 +19,9 @@ type UserResource struct {
 	Line    int    // its line in File
 	Pkg     string // import path of the acquire function's package
 	Acquire string // full name of the acquire function
+	// Releaser is set for a "release FUNC" line: Acquire then names a
+	// function that releases or keeps the resources passed to it.
+	Releaser bool
 	*Resource
 }
 
@@ -28,9 +31,11 @@ func (u *UserResource) errorf(format string, args ...any) error {
 
 // ParseResources parses a -resources file. Each line names an acquire
 // function, its comma-separated release methods and, optionally, a noun
-// for diagnostics:
+// for diagnostics, or, after the word release, a function that releases
+// or keeps the resources passed to it:
 //
 //	(*example.com/lease.Manager).Get Put,Discard lease
+//	release example.com/lease.Recycle
 //
 // Blank lines and text after # are ignored.
 func ParseResources(name string, data string) ([]*UserResource, error) {
@@ -43,6 +48,18 @@ func ParseResources(name string, data string) ([]*UserResource, error) {
 			continue
 		}
 		u := &UserResource{File: name, Line: line, Acquire: fields[0], Resource: &Resource{Noun: "resource"}}
+		if fields[0] == "release" {
+			if len(fields) != 2 {
+				return nil, u.errorf("want release FUNC, got %q", strings.TrimSpace(text))
+			}
+			pkg, typ, fn, ok := splitFullName(fields[1])
+			if !ok || !token.IsIdentifier(fn) || typ != "" && !token.IsIdentifier(typ) || strings.ContainsAny(pkg, " ()*\"") {
+				return nil, u.errorf("bad release function %q: want pkg/path.Func or (*pkg/path.Type).Method", fields[1])
+			}
+			u.Acquire, u.Pkg, u.Releaser = fields[1], pkg, true
+			out = append(out, u)
+			continue
+		}
 		if len(fields) < 2 {
 			return nil, u.errorf("want ACQUIRE RELEASE[,RELEASE...] [NOUN], got %q", strings.TrimSpace(text))
 		}
@@ -86,6 +103,12 @@ func (u *UserResource) Check(pkg *types.Package) error {
 		if fn, _ = obj.(*types.Func); fn == nil {
 			return u.errorf("type %s.%s has no method %s", pkg.Path(), typ, name)
 		}
+	}
+	if u.Releaser {
+		if fn.Signature().Params().Len() == 0 && fn.Signature().Recv() == nil {
+			return u.errorf("%s takes nothing to release", u.Acquire)
+		}
+		return nil
 	}
 	res := fn.Signature().Results()
 	if res.Len() == 0 {

@@ -16,6 +16,8 @@ func TestParseResourcesErrors(t *testing.T) {
 		{"(*example.com/lease.Manager.Get Put", "bad acquire function"},
 		{"example.com/lease.Open Put,", `bad release method ""`},
 		{"example.com/lease.Open Put.9x", "bad release method"},
+		{"release", "want release FUNC"},
+		{"release example.com/lease", "bad release function"},
 	} {
 		_, err := leakcheck.ParseResources("r.txt", tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -32,6 +34,8 @@ func TestCheckResources(t *testing.T) {
 		{"(*example.com/lease.Manager).Take Put", "has no method Take"},
 		{"(*example.com/lease.Manager).Get Free", "has no method Free"},
 		{"(*example.com/lease.Manager).Get Put", ""},
+		{"release example.com/lease.Recycle", ""},
+		{"release example.com/lease.Reuse", "has no function Reuse"},
 	} {
 		rs, err := leakcheck.ParseResources("r.txt", tc.in)
 		if err != nil {

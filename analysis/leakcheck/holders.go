@@ -4,6 +4,9 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // A holder is a local struct value built around the resource, as in
@@ -81,5 +84,49 @@ func (t *tracker) holderField(sel *ast.SelectorExpr) bool {
 func (t *tracker) holderUse(sel *ast.SelectorExpr) bool {
 	v, _ := t.holder(sel.X)
 	s := t.c.pass.TypesInfo.Selections[sel]
-	return s == nil || s.Kind() != types.FieldVal || t.holders[v] == nil
+	keys := t.holders[v]
+	switch {
+	case s == nil || keys == nil:
+		return true
+	case s.Kind() == types.FieldVal:
+		return false
+	}
+	fn, ok := s.Obj().(*types.Func)
+	return !ok || t.c.disposesOfFields(fn, keys)
+}
+
+// disposesOfFields reports whether the method fn may release or hand
+// over what its receiver holds in the given fields. A method of another
+// package, or one that passes its receiver on, may; one that only reads
+// and uses the fields (h.ping(ctx)) does not.
+func (c *checker) disposesOfFields(fn *types.Func, fields map[string]bool) bool {
+	decl := c.decls[fn.Origin()]
+	if decl == nil || decl.Recv == nil || len(decl.Recv.List) == 0 {
+		return true
+	}
+	names := decl.Recv.List[0].Names
+	if len(names) == 0 || names[0].Name == "_" {
+		return false
+	}
+	recv, ok := c.pass.TypesInfo.Defs[names[0]].(*types.Var)
+	if !ok {
+		return true
+	}
+	keys := slices.Sorted(maps.Keys(fields))
+	key := fieldsKey{fn.Origin(), strings.Join(keys, ",")}
+	if d, ok := c.fieldUses[key]; ok {
+		return d
+	}
+	c.fieldUses[key] = true // recursion: assume it may
+	t := newTracker(c, nil, c.function(decl), types.NewVar(token.NoPos, nil, "", nil))
+	t.holders[recv] = fields
+	d := t.scan(decl.Body)
+	c.fieldUses[key] = d
+	return d
+}
+
+// fieldsKey names a method and the receiver fields asked about.
+type fieldsKey struct {
+	fn     *types.Func
+	fields string
 }

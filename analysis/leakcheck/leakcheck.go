@@ -36,10 +36,11 @@ type checker struct {
 	decls      map[*types.Func]*ast.FuncDecl
 	summaries  map[*types.Func][]paramUse
 	acquirers  map[*types.Func]*Resource // functions that acquire for their caller
+	fieldUses  map[fieldsKey]bool        // see disposesOfFields
 	funcs      map[ast.Node]*function
 	ignores    map[string]*fileIgnores
 	closeables map[types.Type]bool
-	anyRelease *Resource // releases by any known method, for summaries
+	anyRelease map[types.Type]*Resource // see releasesOf
 }
 
 func run(pass *analysis.Pass) (any, error) {
@@ -56,9 +57,11 @@ func run(pass *analysis.Pass) (any, error) {
 		decls:      make(map[*types.Func]*ast.FuncDecl),
 		summaries:  make(map[*types.Func][]paramUse),
 		acquirers:  make(map[*types.Func]*Resource),
+		fieldUses:  make(map[fieldsKey]bool),
 		funcs:      make(map[ast.Node]*function),
 		ignores:    make(map[string]*fileIgnores),
 		closeables: make(map[types.Type]bool),
+		anyRelease: make(map[types.Type]*Resource),
 	}
 	for _, f := range pass.Files {
 		for _, d := range f.Decls {

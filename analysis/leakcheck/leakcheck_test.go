@@ -11,7 +11,7 @@ import (
 func TestAnalyzer(t *testing.T) {
 	testdata := analysistest.TestData()
 	analysistest.Run(t, testdata, leakcheck.Analyzer,
-		"pool", "pgxrows", "sqlrows", "httpfile", "crosspkg", "ignore", "testifycases", "mainpkg", "ifaces")
+		"pool", "pgxrows", "sqlrows", "httpfile", "crosspkg", "ignore", "testifycases", "mainpkg", "ifaces", "summaries")
 }
 
 func TestUserResources(t *testing.T) {

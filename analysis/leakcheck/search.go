@@ -25,6 +25,9 @@ type state struct {
 	scanErr *types.Var // holds the result of a Scan of the resource
 	flag    *types.Var // a bool last set to a constant on this path
 	flagVal bool       // flag's value
+	// okIfNil is the error of a call that releases or keeps the
+	// resource when it succeeds: where it is nil, nothing is held.
+	okIfNil *types.Var
 }
 
 type visit struct {
@@ -76,7 +79,7 @@ func (t *tracker) search(ref nodeRef) *leak {
 				break
 			}
 			if ret, ok := n.(*ast.ReturnStmt); ok {
-				if t.f.isMain {
+				if t.f.isMain || t.successOnly && !t.returnsNilError(ret) {
 					// The process ends: nothing outlives it.
 				} else if ret.Return == t.f.body.Rbrace {
 					found(ret.Pos(), "at the end of the function at %s", t.at(ret.Pos()))
@@ -162,6 +165,12 @@ func (t *tracker) step(n ast.Node, st state) state {
 			st.scanErr = v
 		}
 	}
+	if st.okIfNil != nil && t.assigns(n, st.okIfNil) {
+		st.okIfNil = nil
+	}
+	if v := t.takesOnSuccess(n); v != nil {
+		st.okIfNil = v
+	}
 	if st.flag != nil && t.assigns(n, st.flag) {
 		st.flag = nil
 	}
@@ -220,6 +229,8 @@ func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
 				return nonNil
 			case t.isVar(x):
 				return !nonNil
+			case st.okIfNil != nil && t.isObj(x, st.okIfNil):
+				return !nonNil
 			case st.scanErr != nil && t.isObj(x, st.scanErr):
 				return nonNil
 			case t.res.ScanErrCloses && t.methodCall(x, "Scan"):
@@ -249,6 +260,50 @@ func (t *tracker) errorTest(call *ast.CallExpr) bool {
 		return strings.HasPrefix(fn.Name(), "Is")
 	}
 	return false
+}
+
+// returnsNilError reports whether ret returns a nil error: the success
+// path of a function whose last result is an error. The function's
+// other returns are taken for failures.
+func (t *tracker) returnsNilError(ret *ast.ReturnStmt) bool {
+	if len(ret.Results) == 0 {
+		return false
+	}
+	last := ret.Results[len(ret.Results)-1]
+	return t.c.pass.TypesInfo.Types[last].IsNil()
+}
+
+// takesOnSuccess returns the error variable that n assigns the result
+// of a call that releases or keeps the resource only when it succeeds,
+// as in "s, err := newSession(conn)".
+func (t *tracker) takesOnSuccess(n ast.Node) *types.Var {
+	lhs, rhs := assignment(n)
+	if len(rhs) != 1 || len(lhs) == 0 {
+		return nil
+	}
+	call, ok := ast.Unparen(rhs[0]).(*ast.CallExpr)
+	if !ok {
+		return nil
+	}
+	errVar := t.localVar(lhs[len(lhs)-1])
+	if errVar == nil || !types.Identical(errVar.Type(), errorType) {
+		return nil
+	}
+	fn, ok := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	if !ok {
+		return nil
+	}
+	for i, arg := range call.Args {
+		if !t.flows(arg) {
+			continue
+		}
+		for _, u := range t.c.summary(fn.Origin()) {
+			if u.Index == i && u.Partial && u.OnSuccess {
+				return errVar
+			}
+		}
+	}
+	return nil
 }
 
 // nilCompared returns the operand of e compared with nil, or nil.

@@ -15,6 +15,12 @@ type paramUse struct {
 	Methods []string // release methods it calls on it (or "Next" in a loop)
 	Taken   bool     // it returns, stores or passes the value on
 	Partial bool     // some path returns without doing either
+	If      int      // if Partial: 1 + the bool parameter under which no path does
+	IfVal   bool     // the value of that parameter
+	// OnSuccess is set, with Partial, when every path that returns a
+	// nil error releases or hands over the parameter: a constructor
+	// that keeps it in the value it returns.
+	OnSuccess bool
 }
 
 // takesFact is exported for functions that release or keep a
@@ -35,6 +41,12 @@ func (f *takesFact) String() string {
 		}
 		if u.Partial {
 			s += ":partial"
+		}
+		if u.If > 0 {
+			s += fmt.Sprintf(":if%d=%v", u.If-1, u.IfVal)
+		}
+		if u.OnSuccess {
+			s += ":onsuccess"
 		}
 		parts = append(parts, s)
 	}
@@ -75,7 +87,12 @@ func (c *checker) summary(fn *types.Func) []paramUse {
 				methods = append(methods, m)
 			}
 			slices.Sort(methods)
-			uses = append(uses, paramUse{Index: i, Methods: methods, Taken: t.taken, Partial: c.partial(f, p)})
+			u := paramUse{Index: i, Methods: methods, Taken: t.taken, Partial: c.partial(f, p, nil, false)}
+			if u.Partial {
+				u.If, u.IfVal = c.partialUnless(f, sig, p)
+				u.OnSuccess = returnsError(sig) && !c.partial(f, p, nil, true)
+			}
+			uses = append(uses, u)
 		}
 	}
 	c.summaries[fn] = uses
@@ -85,15 +102,59 @@ func (c *checker) summary(fn *types.Func) []paramUse {
 // partial reports whether some path through f returns without
 // releasing or handing over parameter p, as in a helper that releases
 // only when an error is nil: callers must not count on it.
-func (c *checker) partial(f *function, p *types.Var) bool {
-	if c.anyRelease == nil {
-		c.anyRelease = &Resource{Noun: "parameter", NextCloses: true}
-		for name := range c.table.names {
-			c.anyRelease.Release = append(c.anyRelease.Release, name)
+//
+// With successOnly, only the paths that return a nil error count.
+func (c *checker) partial(f *function, p *types.Var, guard map[*types.Var]bool, successOnly bool) bool {
+	t := newTracker(c, c.releasesOf(p.Type()), f, p)
+	t.guard, t.successOnly = guard, successOnly
+	return t.search(nodeRef{f.g.Blocks[0], -1}) != nil
+}
+
+// partialUnless returns the bool parameter (1 + its index) and value
+// under which f releases or hands over p on every path, as a scanning
+// helper called with closeRows = true does, or 0.
+func (c *checker) partialUnless(f *function, sig *types.Signature, p *types.Var) (int, bool) {
+	t := &tracker{c: c, f: f}
+	for i := range sig.Params().Len() {
+		b := sig.Params().At(i)
+		if !types.Identical(b.Type().Underlying(), types.Typ[types.Bool]) || t.reassigned(b) {
+			continue
+		}
+		for _, val := range []bool{true, false} {
+			if !c.partial(f, p, map[*types.Var]bool{b: val}, false) {
+				return i + 1, val
+			}
 		}
 	}
-	t := newTracker(c, c.anyRelease, f, p)
-	return t.search(nodeRef{f.g.Blocks[0], -1}) != nil
+	return 0, false
+}
+
+// returnsError reports whether sig's last result is an error.
+func returnsError(sig *types.Signature) bool {
+	res := sig.Results()
+	return res.Len() > 0 && types.Identical(res.At(res.Len()-1).Type(), errorType)
+}
+
+// releasesOf returns the resource a parameter of type T may be, for
+// the search of its paths: the one of that type, or one released by
+// every known release method that T has.
+func (c *checker) releasesOf(T types.Type) *Resource {
+	if r := resourceOf(T); r != nil {
+		return r
+	}
+	if r, ok := c.anyRelease[T]; ok {
+		return r
+	}
+	r := &Resource{Noun: "parameter", NextCloses: true, ScanErrCloses: true}
+	for name := range c.table.names {
+		first, _, _ := strings.Cut(name, ".")
+		if obj, _, _ := types.LookupFieldOrMethod(T, true, nil, first); obj != nil {
+			r.Release = append(r.Release, name)
+		}
+	}
+	slices.Sort(r.Release)
+	c.anyRelease[T] = r
+	return r
 }
 
 // exportFacts summarizes the exported functions of the package.

@@ -3,6 +3,7 @@ package leakcheck
 import (
 	"go/ast"
 	"go/types"
+	"maps"
 	"strings"
 
 	"golang.org/x/tools/go/types/typeutil"
@@ -21,7 +22,7 @@ type table struct {
 func newTable(user []*UserResource) *table {
 	t := &table{
 		acquire:   make(map[string]*Resource),
-		releasers: releasers,
+		releasers: make(map[string]bool),
 		names:     make(map[string]bool),
 		owners:    make(map[string]bool),
 		user:      user,
@@ -29,8 +30,13 @@ func newTable(user []*UserResource) *table {
 	for name, r := range builtins {
 		t.add(name, r)
 	}
+	maps.Copy(t.releasers, releasers)
 	for _, u := range user {
-		t.add(u.Acquire, u.Resource)
+		if u.Releaser {
+			t.releasers[u.Acquire] = true
+		} else {
+			t.add(u.Acquire, u.Resource)
+		}
 	}
 	return t
 }

@@ -34,6 +34,10 @@ func (t *tracker) expectsFailure(n ast.Node, st state) bool {
 			if st.errLive && t.isObj(arg, t.errVar) {
 				return true
 			}
+		case "NoError":
+			if st.okIfNil != nil && t.isObj(arg, st.okIfNil) {
+				return true
+			}
 		case "Nil", "Zero", "Empty":
 			if t.isVar(arg) {
 				return true

@@ -25,6 +25,9 @@ type tracker struct {
 	parent  *types.Var                     // for a savepoint, the transaction it is in
 	used    map[string]bool                // summary mode: release methods seen
 	taken   bool                           // summary mode: handed over
+	// successOnly makes the search count only the paths that return a
+	// nil error (see checker.partial).
+	successOnly bool
 }
 
 func newTracker(c *checker, res *Resource, f *function, root *types.Var) *tracker {

@@ -28,3 +28,12 @@ func open() {
 	l := lease.Open("b") // want `resource acquired here is not released at the end of the function`
 	_ = l
 }
+
+func recycled(m *lease.Manager) error {
+	l, err := m.Get("a")
+	if err != nil {
+		return err
+	}
+	lease.Recycle(l)
+	return nil
+}
