@@ -64,6 +64,8 @@ func (t *tracker) aliases() {
 					if t.scan(lit.Body) {
 						t.funcs[v], changed = true, true
 					}
+				} else if t.releaseValue(r) {
+					t.funcs[v], changed = true, true
 				} else if t.copyOf(r) {
 					t.vars[v], changed = true, true
 				} else if keys, ok := t.literalHolds(r); ok && t.res != nil {
@@ -73,6 +75,26 @@ func (t *tracker) aliases() {
 			return true
 		})
 	}
+}
+
+// releaseValue reports whether e is a method value that releases the
+// resource, as rows.Close: bound to a variable, it releases when called.
+func (t *tracker) releaseValue(e ast.Expr) bool {
+	sel, ok := ast.Unparen(e).(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	if s := t.c.pass.TypesInfo.Selections[sel]; s == nil || s.Kind() != types.MethodVal {
+		return false
+	}
+	p, ok := t.chain(sel)
+	if !ok || p == "Next" {
+		return false
+	}
+	if t.res == nil {
+		return t.c.table.names[p]
+	}
+	return t.res.releases(p)
 }
 
 // assignment returns the two sides of an assignment or var spec.
@@ -258,7 +280,7 @@ func (t *tracker) scan(root ast.Node) bool {
 			lhs, rhs := assignment(n)
 			if len(lhs) == len(rhs) {
 				for i, r := range rhs {
-					if _, ok := ast.Unparen(r).(*ast.FuncLit); ok && t.localVar(lhs[i]) != nil {
+					if _, ok := ast.Unparen(r).(*ast.FuncLit); (ok || t.releaseValue(r)) && t.localVar(lhs[i]) != nil {
 						continue // a local func value: it counts when called
 					}
 					if t.holds(lhs[i], r) {
