@@ -120,9 +120,17 @@ func (t *tracker) takes(fn *types.Func, i int, prefix string, call *ast.CallExpr
 // releases on every path holds at call: the helper's bool parameter is
 // passed as the constant that makes it release (closeRows = true).
 func (t *tracker) holdsFor(u paramUse, call *ast.CallExpr) bool {
-	if u.If == 0 || call == nil || u.If > len(call.Args) {
+	if call == nil {
 		return false
 	}
-	tv := t.c.pass.TypesInfo.Types[call.Args[u.If-1]]
-	return tv.Value != nil && tv.Value.Kind() == constant.Bool && constant.BoolVal(tv.Value) == u.IfVal
+	for _, c := range u.If {
+		if c.Index >= len(call.Args) {
+			continue
+		}
+		tv := t.c.pass.TypesInfo.Types[call.Args[c.Index]]
+		if tv.Value != nil && tv.Value.Kind() == constant.Bool && constant.BoolVal(tv.Value) == c.Value {
+			return true
+		}
+	}
+	return false
 }

@@ -15,8 +15,9 @@ type paramUse struct {
 	Methods []string // release methods it calls on it (or "Next" in a loop)
 	Taken   bool     // it returns, stores or passes the value on
 	Partial bool     // some path returns without doing either
-	If      int      // if Partial: 1 + the bool parameter under which no path does
-	IfVal   bool     // the value of that parameter
+	// If lists, when Partial, the bool parameters under which no path
+	// returns without releasing or handing over (closeRows = true).
+	If []paramValue
 	// OnSuccess is set, with Partial, when every path that returns a
 	// nil error releases or hands over the parameter: a constructor
 	// that keeps it in the value it returns.
@@ -42,8 +43,8 @@ func (f *takesFact) String() string {
 		if u.Partial {
 			s += ":partial"
 		}
-		if u.If > 0 {
-			s += fmt.Sprintf(":if%d=%v", u.If-1, u.IfVal)
+		for _, c := range u.If {
+			s += fmt.Sprintf(":if%d=%v", c.Index, c.Value)
 		}
 		if u.OnSuccess {
 			s += ":onsuccess"
@@ -89,7 +90,7 @@ func (c *checker) summary(fn *types.Func) []paramUse {
 			slices.Sort(methods)
 			u := paramUse{Index: i, Methods: methods, Taken: t.taken, Partial: c.partial(f, p, nil, false)}
 			if u.Partial {
-				u.If, u.IfVal = c.partialUnless(f, sig, p)
+				u.If = c.partialUnless(f, sig, p)
 				u.OnSuccess = returnsError(sig) && !c.partial(f, p, nil, true)
 			}
 			uses = append(uses, u)
@@ -110,10 +111,17 @@ func (c *checker) partial(f *function, p *types.Var, guard map[*types.Var]bool, 
 	return t.search(nodeRef{f.g.Blocks[0], -1}) != nil
 }
 
-// partialUnless returns the bool parameter (1 + its index) and value
-// under which f releases or hands over p on every path, as a scanning
-// helper called with closeRows = true does, or 0.
-func (c *checker) partialUnless(f *function, sig *types.Signature, p *types.Var) (int, bool) {
+// A paramValue is a value of a bool parameter.
+type paramValue struct {
+	Index int
+	Value bool
+}
+
+// partialUnless returns the values of bool parameters under which f
+// releases or hands over p on every path, as a scanning helper called
+// with closeRows = true does.
+func (c *checker) partialUnless(f *function, sig *types.Signature, p *types.Var) []paramValue {
+	var out []paramValue
 	t := &tracker{c: c, f: f}
 	for i := range sig.Params().Len() {
 		b := sig.Params().At(i)
@@ -122,11 +130,11 @@ func (c *checker) partialUnless(f *function, sig *types.Signature, p *types.Var)
 		}
 		for _, val := range []bool{true, false} {
 			if !c.partial(f, p, map[*types.Var]bool{b: val}, false) {
-				return i + 1, val
+				out = append(out, paramValue{i, val})
 			}
 		}
 	}
-	return 0, false
+	return out
 }
 
 // returnsError reports whether sig's last result is an error.

@@ -77,3 +77,30 @@ func drainOnly(db *sql.DB) error {
 	}
 	return nil
 }
+
+// process closes the rows when closeRows is set, and hands them to a
+// scanner that keeps them when many is not.
+func process(rows *sql.Rows, many, closeRows bool) error {
+	if closeRows {
+		defer rows.Close()
+	}
+	if many {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	s := &scanner{rows: rows}
+	return s.next()
+}
+
+type scanner struct{ rows *sql.Rows }
+
+func (s *scanner) next() error { return nil }
+
+func processAll(db *sql.DB) error {
+	rows, err := db.Query("select n from t")
+	if err != nil {
+		return err
+	}
+	return process(rows, true, true)
+}
