@@ -80,7 +80,7 @@ func (c *checker) summary(fn *types.Func) []paramUse {
 		if p == nil || !c.closeable(p.Type()) {
 			continue
 		}
-		t := newTracker(c, nil, f, p)
+		t := newSummary(c, f, p)
 		t.scan(decl.Body)
 		if t.taken || len(t.used) > 0 {
 			methods := make([]string, 0, len(t.used))
@@ -146,14 +146,14 @@ func returnsError(sig *types.Signature) bool {
 // releasesOf returns the resource a parameter of type T may be, for
 // the search of its paths: the one of that type, or one released by
 // every known release method that T has.
-func (c *checker) releasesOf(T types.Type) *Resource {
+func (c *checker) releasesOf(T types.Type) *resource {
 	if r := resourceOf(T); r != nil {
 		return r
 	}
 	if r, ok := c.anyRelease[T]; ok {
 		return r
 	}
-	r := &Resource{Noun: "parameter", NextCloses: true, ScanErrCloses: true}
+	r := &resource{Noun: "parameter", NextCloses: true, ScanErrCloses: true}
 	for name := range c.table.names {
 		first, _, _ := strings.Cut(name, ".")
 		if obj, _, _ := types.LookupFieldOrMethod(T, true, nil, first); obj != nil {
@@ -208,7 +208,7 @@ func (c *checker) closeable(T types.Type) bool {
 // acquiresFact is exported for a function that returns a resource it
 // acquired, so that its callers in other packages release it.
 type acquiresFact struct {
-	Resource Resource
+	Resource resource
 }
 
 // AFact marks acquiresFact as an analysis fact.
@@ -222,7 +222,7 @@ func (f *acquiresFact) String() string { return "acquires(" + f.Resource.Noun + 
 // fresh): a wrapper such as sqlx's Queryx. A function that may return a
 // resource it was given or found (a getter, a transaction taken from a
 // context) lends it, and its callers owe nothing.
-func (c *checker) acquires(fn *types.Func) *Resource {
+func (c *checker) acquires(fn *types.Func) *resource {
 	fn = fn.Origin()
 	if r, ok := c.acquirers[fn]; ok {
 		return r
@@ -230,7 +230,7 @@ func (c *checker) acquires(fn *types.Func) *Resource {
 	decl := c.decls[fn]
 	if decl == nil {
 		var fact acquiresFact
-		var r *Resource
+		var r *resource
 		if fn.Pkg() != c.pass.Pkg && c.pass.ImportObjectFact(fn, &fact) {
 			r = &fact.Resource
 		}
@@ -243,14 +243,14 @@ func (c *checker) acquires(fn *types.Func) *Resource {
 		return nil
 	}
 	f := c.function(decl)
-	var out *Resource
+	var out *resource
 	ok := true
 	ast.Inspect(decl.Body, func(n ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.FuncLit:
 			return false
 		case *ast.ReturnStmt:
-			var r *Resource
+			var r *resource
 			var fresh bool
 			if len(n.Results) == 0 {
 				if len(f.results) == 0 {
@@ -277,7 +277,7 @@ func (c *checker) acquires(fn *types.Func) *Resource {
 
 // fresh reports whether e, returned by f, is nil or a resource f has
 // just acquired, and returns the resource.
-func (c *checker) fresh(f *function, e ast.Expr) (*Resource, bool) {
+func (c *checker) fresh(f *function, e ast.Expr) (*resource, bool) {
 	info := c.pass.TypesInfo
 	e = ast.Unparen(e)
 	if info.Types[e].IsNil() {
@@ -316,8 +316,8 @@ func (c *checker) fresh(f *function, e ast.Expr) (*Resource, bool) {
 // freshVar reports whether every value assigned to the local variable v
 // is nil or a fresh resource, and f disposes of it nowhere but on its
 // failure paths.
-func (c *checker) freshVar(f *function, v *types.Var) (*Resource, bool) {
-	var out *Resource
+func (c *checker) freshVar(f *function, v *types.Var) (*resource, bool) {
+	var out *resource
 	ok, assigned := true, false
 	ast.Inspect(f.body, func(n ast.Node) bool {
 		switch n := n.(type) {
@@ -329,7 +329,7 @@ func (c *checker) freshVar(f *function, v *types.Var) (*Resource, bool) {
 					continue
 				}
 				assigned = true
-				var r *Resource
+				var r *resource
 				var fresh bool
 				switch {
 				case len(lhs) == len(rhs):
@@ -377,7 +377,7 @@ func identOf(e ast.Expr) *ast.Ident {
 // the test, a store. Releases in a branch that returns or that tests an
 // error (the failure path) do not count.
 func (c *checker) disposedOnSuccess(f *function, v *types.Var) bool {
-	t := newTracker(c, nil, f, v)
+	t := newSummary(c, f, v)
 	found := false
 	var walk func(n ast.Node) bool
 	walk = func(n ast.Node) bool {
