@@ -38,6 +38,7 @@ func init() {
 type checker struct {
 	pass       *analysis.Pass
 	cfgs       *ctrlflow.CFGs
+	names      map[*types.Func]string // see fullName
 	table      *table
 	decls      map[*types.Func]*ast.FuncDecl
 	summaries  map[*types.Func][]paramUse
@@ -61,6 +62,7 @@ func run(pass *analysis.Pass) (any, error) {
 		pass:       pass,
 		cfgs:       pass.ResultOf[ctrlflow.Analyzer].(*ctrlflow.CFGs),
 		table:      t,
+		names:      make(map[*types.Func]string),
 		decls:      make(map[*types.Func]*ast.FuncDecl),
 		summaries:  make(map[*types.Func][]paramUse),
 		acquirers:  make(map[*types.Func]*resource),
@@ -176,12 +178,12 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 // returns what one of those acquired (see acquires).
 func (c *checker) acquired(call *ast.CallExpr) *resource {
 	info := c.pass.TypesInfo
-	if r := c.table.acquired(info, call); r != nil {
-		return r
-	}
 	fn, ok := typeutil.Callee(info, call).(*types.Func)
 	if !ok {
 		return nil
+	}
+	if r := c.table.acquire[c.fullName(fn)]; r != nil {
+		return r
 	}
 	var results *types.Tuple
 	switch T := info.TypeOf(call).(type) {
@@ -199,6 +201,18 @@ func (c *checker) acquired(call *ast.CallExpr) *resource {
 		return acquiredByShape(fn, results)
 	}
 	return c.acquires(fn)
+}
+
+// fullName returns the full name of fn's generic origin, the key of the
+// table. Names are kept: every call is looked up.
+func (c *checker) fullName(fn *types.Func) string {
+	fn = fn.Origin()
+	name, ok := c.names[fn]
+	if !ok {
+		name = fn.FullName()
+		c.names[fn] = name
+	}
+	return name
 }
 
 // deferredBefore reports whether a closure deferred before pos releases

@@ -216,15 +216,6 @@ func (t *table) add(name string, r *resource) {
 	}
 }
 
-// acquired returns the resource that call acquires, or nil.
-func (t *table) acquired(info *types.Info, call *ast.CallExpr) *resource {
-	fn, ok := typeutil.Callee(info, call).(*types.Func)
-	if !ok {
-		return nil
-	}
-	return t.acquire[fn.Origin().FullName()]
-}
-
 // validate checks the user's resources that belong to pkg or to a
 // package it imports: each must name a function that exists and
 // release methods its first result has.

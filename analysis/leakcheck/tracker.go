@@ -430,7 +430,7 @@ func (t *tracker) call(call *ast.CallExpr) bool {
 		switch {
 		case fn == nil: // a func value: assume it takes ownership
 			return t.transfer()
-		case t.c.table.releasers[fn.Origin().FullName()]:
+		case t.c.table.releasers[t.c.fullName(fn)]:
 			return t.transfer()
 		case isInterfaceMethod(fn):
 			return t.transfer()
