@@ -81,7 +81,7 @@ func (t *tracker) search(ref nodeRef) *leak {
 				break
 			}
 			if ret, ok := n.(*ast.ReturnStmt); ok {
-				if t.f.isMain || t.successOnly && !t.returnsNilError(ret) {
+				if t.f.isMain || t.successOnly && !t.mayReturnNilError(ret) {
 					// The process ends: nothing outlives it.
 				} else if ret.Return == t.f.body.Rbrace {
 					found(ret.Pos(), "at the end of the function at %s", t.at(ret.Pos()))
@@ -275,16 +275,29 @@ func (t *tracker) errorTest(call *ast.CallExpr) bool {
 	return false
 }
 
-// returnsNilError reports whether ret returns a nil error: the success
-// path of a function whose last result is an error. The function's
-// other returns are taken for failures.
-func (t *tracker) returnsNilError(ret *ast.ReturnStmt) bool {
+// mayReturnNilError reports whether ret may return a nil error, so
+// that a summary of a function's success paths must count it: it
+// returns the literal nil, or a call (rows.Err(), tx.Commit(ctx)) other
+// than one that makes an error. A variable (return nil, err) is taken
+// for a failure: that is how functions return the errors they test.
+func (t *tracker) mayReturnNilError(ret *ast.ReturnStmt) bool {
 	if len(ret.Results) == 0 {
 		return false
 	}
-	last := ret.Results[len(ret.Results)-1]
-	return t.c.pass.TypesInfo.Types[last].IsNil()
+	last := ast.Unparen(ret.Results[len(ret.Results)-1])
+	if t.c.pass.TypesInfo.Types[last].IsNil() {
+		return true
+	}
+	call, ok := last.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	fn, _ := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	return fn == nil || !makesError[t.c.fullName(fn)]
 }
+
+// makesError are the functions that return a new, non-nil error.
+var makesError = map[string]bool{"errors.New": true, "fmt.Errorf": true}
 
 // takesOnSuccess returns the error variable that n assigns the result
 // of a call that releases or keeps the resource only when it succeeds,
