@@ -297,14 +297,21 @@ func (c *checker) fresh(f *function, e ast.Expr) (*resource, bool) {
 		}
 	case *ast.CompositeLit:
 		// A wrapper that embeds the resource, as &sqlx.Rows{Rows: r}.
-		for _, elt := range e.Elts {
-			kv, ok := elt.(*ast.KeyValueExpr)
-			if !ok {
-				continue
+		st, ok := info.TypeOf(e).Underlying().(*types.Struct)
+		if !ok {
+			break
+		}
+		for i, elt := range e.Elts {
+			fld, val := (*types.Var)(nil), elt
+			if kv, ok := elt.(*ast.KeyValueExpr); ok {
+				key, _ := kv.Key.(*ast.Ident)
+				fld, _ = info.Uses[key].(*types.Var)
+				val = kv.Value
+			} else if i < st.NumFields() {
+				fld = st.Field(i)
 			}
-			key, _ := kv.Key.(*ast.Ident)
-			if fld, ok := info.Uses[key].(*types.Var); ok && fld.Embedded() {
-				if r, ok := c.fresh(f, kv.Value); ok && r != nil {
+			if fld != nil && fld.Embedded() {
+				if r, ok := c.fresh(f, val); ok && r != nil {
 					return r, true
 				}
 			}

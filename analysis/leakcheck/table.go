@@ -263,7 +263,8 @@ func (t *table) savepointOf(info *types.Info, call *ast.CallExpr, tr *tracker) *
 }
 
 // libraries are the packages the table describes method by method:
-// their methods acquire only as the table says.
+// their named interfaces' methods acquire only as the table says
+// (pgx.BatchResults.Query reads from a batch; it acquires nothing).
 var libraries = map[string]bool{
 	pgxPath:        true,
 	pgxpoolPath:    true,
@@ -326,7 +327,10 @@ func embeddedResource(T types.Type, depth int) *resource {
 // the table's error-free ones (QueryRow, SendBatch). A getter such as
 // Conn() *pgxpool.Conn lends what its receiver holds, and is not one.
 func acquiredByShape(fn *types.Func, results *types.Tuple) *resource {
-	if !isInterfaceMethod(fn) || fn.Pkg() == nil || libraries[fn.Pkg().Path()] || results.Len() == 0 {
+	if !isInterfaceMethod(fn) || fn.Pkg() == nil || results.Len() == 0 {
+		return nil
+	}
+	if _, named := types.Unalias(fn.Signature().Recv().Type()).(*types.Named); named && libraries[fn.Pkg().Path()] {
 		return nil
 	}
 	r := resourceOf(results.At(0).Type())

@@ -296,3 +296,27 @@ func generic[DB interface {
 	rows.Close()
 	return rows.Err()
 }
+
+// lockedRows unlocks its executor when closed; it embeds the rows.
+type lockedRows struct {
+	unlock func()
+	pgx.Rows
+}
+
+type lockedExec struct{ inner DBTX }
+
+func (e *lockedExec) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := e.inner.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &lockedRows{func() {}, rows}, nil
+}
+
+func lockedLeaks(ctx context.Context, e *lockedExec) error {
+	rows, err := e.Query(ctx, "select 1") // want `rows acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	return rows.Err()
+}
