@@ -305,7 +305,7 @@ type lockedRows struct {
 
 type lockedExec struct{ inner DBTX }
 
-func (e *lockedExec) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+func (e *lockedExec) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) { // want Query:"acquires\\(rows\\)"
 	rows, err := e.inner.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
