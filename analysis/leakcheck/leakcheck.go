@@ -42,8 +42,9 @@ type checker struct {
 	table      *table
 	decls      map[*types.Func]*ast.FuncDecl
 	summaries  map[*types.Func][]paramUse
-	acquirers  map[*types.Func]*resource // functions that acquire for their caller
-	fieldUses  map[fieldsKey]bool        // see disposesOfFields
+	acquirers  map[*types.Func]acquirer // functions that acquire for their caller
+	fieldUses  map[fieldsKey]bool       // see disposesOfFields
+	freshening map[*types.Var]bool      // variables being checked by freshVar
 	funcs      map[ast.Node]*function
 	ignores    map[string]*fileIgnores
 	closeables map[types.Type]bool
@@ -65,8 +66,9 @@ func run(pass *analysis.Pass) (any, error) {
 		names:      make(map[*types.Func]string),
 		decls:      make(map[*types.Func]*ast.FuncDecl),
 		summaries:  make(map[*types.Func][]paramUse),
-		acquirers:  make(map[*types.Func]*resource),
+		acquirers:  make(map[*types.Func]acquirer),
 		fieldUses:  make(map[fieldsKey]bool),
+		freshening: make(map[*types.Var]bool),
 		funcs:      make(map[ast.Node]*function),
 		ignores:    make(map[string]*fileIgnores),
 		closeables: make(map[types.Type]bool),
@@ -155,6 +157,14 @@ func (c *checker) checkCall(cur inspector.Cursor) {
 	if len(lhs) > 1 {
 		if v := t.localVar(lhs[len(lhs)-1]); v != nil && types.Identical(v.Type(), types.Universe.Lookup("error").Type()) {
 			t.errVar = v
+		}
+	}
+	if fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func); ok && !isInterfaceMethod(fn) {
+		// A func returned with the resource releases it when called.
+		if k := c.acquirer(fn).release; k > 0 && k < len(lhs) {
+			if v := t.localVar(lhs[k]); v != nil {
+				t.funcs[v] = true
+			}
 		}
 	}
 	t.guards(cur, fnNode)

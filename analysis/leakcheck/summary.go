@@ -180,8 +180,8 @@ func (c *checker) exportFacts() {
 		if len(params) > 0 {
 			c.pass.ExportObjectFact(fn, &takesFact{Params: params})
 		}
-		if r := c.acquires(fn); r != nil {
-			c.pass.ExportObjectFact(fn, &acquiresFact{Resource: *r})
+		if a := c.acquirer(fn); a.res != nil {
+			c.pass.ExportObjectFact(fn, &acquiresFact{Resource: *a.res, ReleaseFunc: a.release})
 		}
 	}
 }
@@ -209,38 +209,56 @@ func (c *checker) closeable(T types.Type) bool {
 // acquired, so that its callers in other packages release it.
 type acquiresFact struct {
 	Resource resource
+	// ReleaseFunc, if not 0, is the index of a func result that
+	// releases the resource (conn, cleanup, err := open(ctx)).
+	ReleaseFunc int
 }
 
 // AFact marks acquiresFact as an analysis fact.
 func (*acquiresFact) AFact() {}
 
-func (f *acquiresFact) String() string { return "acquires(" + f.Resource.Noun + ")" }
+func (f *acquiresFact) String() string {
+	if f.ReleaseFunc > 0 {
+		return fmt.Sprintf("acquires(%s, released by result %d)", f.Resource.Noun, f.ReleaseFunc)
+	}
+	return "acquires(" + f.Resource.Noun + ")"
+}
 
-// acquires returns the resource fn acquires for its caller, or nil. A
-// function acquires when every return hands out either nil or a
-// resource it has just acquired and not disposed of on the way (see
-// fresh): a wrapper such as sqlx's Queryx. A function that may return a
-// resource it was given or found (a getter, a transaction taken from a
-// context) lends it, and its callers owe nothing.
-func (c *checker) acquires(fn *types.Func) *resource {
+// An acquirer says what a function acquires for its caller.
+type acquirer struct {
+	res     *resource // nil if nothing
+	release int       // index of a func result that releases res, or 0
+}
+
+// acquires returns the resource fn acquires for its caller, or nil.
+func (c *checker) acquires(fn *types.Func) *resource { return c.acquirer(fn).res }
+
+// acquirer says what fn acquires for its caller. A function acquires
+// when every return hands out either nil or a resource it has just
+// acquired and not disposed of on the way (see fresh): a wrapper such
+// as sqlx's Queryx. A function that may return a resource it was given
+// or found (a getter, a transaction taken from a context) lends it, and
+// its callers owe nothing. A function may also return, with the
+// resource, a func that releases it (see releaseResult).
+func (c *checker) acquirer(fn *types.Func) acquirer {
 	fn = fn.Origin()
-	if r, ok := c.acquirers[fn]; ok {
-		return r
+	if a, ok := c.acquirers[fn]; ok {
+		return a
 	}
 	decl := c.decls[fn]
 	if decl == nil {
 		var fact acquiresFact
-		var r *resource
+		var a acquirer
 		if fn.Pkg() != c.pass.Pkg && c.pass.ImportObjectFact(fn, &fact) {
-			r = &fact.Resource
+			a = acquirer{&fact.Resource, fact.ReleaseFunc}
 		}
-		c.acquirers[fn] = r
-		return r
+		c.acquirers[fn] = a
+		return a
 	}
-	c.acquirers[fn] = nil // recursion: assume not until known
+	c.acquirers[fn] = acquirer{} // recursion: assume not until known
 	res := fn.Signature().Results()
 	if res.Len() == 0 || !c.closeable(res.At(0).Type()) {
-		return nil
+		return acquirer{}
 	}
 	f := c.function(decl)
 	var out *resource
@@ -268,11 +286,76 @@ func (c *checker) acquires(fn *types.Func) *resource {
 		}
 		return ok
 	})
-	if !ok {
-		out = nil
+	var a acquirer
+	if ok && out != nil {
+		a = acquirer{out, c.releaseResult(f, res)}
 	}
-	c.acquirers[fn] = out
-	return out
+	c.acquirers[fn] = a
+	return a
+}
+
+// releaseResult returns the index of a func result of f that releases
+// the resource it returns first, on every return that hands one out,
+// or 0. Such a func is a literal that releases the returned variable, or
+// a variable only ever assigned such literals.
+func (c *checker) releaseResult(f *function, results *types.Tuple) int {
+	for k := 1; k < results.Len(); k++ {
+		if _, ok := results.At(k).Type().Underlying().(*types.Signature); !ok {
+			continue
+		}
+		ok, seen := true, false
+		ast.Inspect(f.body, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.FuncLit:
+				return false
+			case *ast.ReturnStmt:
+				if len(n.Results) != results.Len() {
+					ok = false
+				} else if !c.pass.TypesInfo.Types[n.Results[0]].IsNil() {
+					v, isVar := c.pass.TypesInfo.Uses[identOf(n.Results[0])].(*types.Var)
+					ok = ok && isVar && c.releasesVar(f, n.Results[k], v)
+					seen = true
+				}
+			}
+			return ok
+		})
+		if ok && seen {
+			return k
+		}
+	}
+	return 0
+}
+
+// releasesVar reports whether e is a func literal that releases v, or a
+// local variable only ever assigned such literals.
+func (c *checker) releasesVar(f *function, e ast.Expr, v *types.Var) bool {
+	switch e := ast.Unparen(e).(type) {
+	case *ast.FuncLit:
+		return newSummary(c, f, v).scan(e.Body)
+	case *ast.Ident:
+		w, isVar := c.pass.TypesInfo.Uses[e].(*types.Var)
+		if !isVar || !f.contains(w) {
+			return false
+		}
+		ok, assigned := true, false
+		ast.Inspect(f.body, func(n ast.Node) bool {
+			lhs, rhs := assignment(n)
+			for i, l := range lhs {
+				if id := identOf(l); id == nil || c.pass.TypesInfo.ObjectOf(id) != w {
+					continue
+				}
+				assigned = true
+				lit, isLit := (*ast.FuncLit)(nil), false
+				if len(lhs) == len(rhs) {
+					lit, isLit = ast.Unparen(rhs[i]).(*ast.FuncLit)
+				}
+				ok = ok && isLit && newSummary(c, f, v).scan(lit.Body)
+			}
+			return ok
+		})
+		return ok && assigned
+	}
+	return false
 }
 
 // fresh reports whether e, returned by f, is nil or a resource f has
@@ -296,8 +379,10 @@ func (c *checker) fresh(f *function, e ast.Expr) (*resource, bool) {
 			return c.fresh(f, e.X)
 		}
 	case *ast.CompositeLit:
-		// A wrapper that embeds the resource, as &sqlx.Rows{Rows: r}.
-		st, ok := info.TypeOf(e).Underlying().(*types.Struct)
+		// A wrapper that embeds the resource, as &sqlx.Rows{Rows: r}, or
+		// holds it and has the same release methods.
+		T := info.TypeOf(e)
+		st, ok := T.Underlying().(*types.Struct)
 		if !ok {
 			break
 		}
@@ -310,10 +395,11 @@ func (c *checker) fresh(f *function, e ast.Expr) (*resource, bool) {
 			} else if i < st.NumFields() {
 				fld = st.Field(i)
 			}
-			if fld != nil && fld.Embedded() {
-				if r, ok := c.fresh(f, val); ok && r != nil {
-					return r, true
-				}
+			if fld == nil {
+				continue
+			}
+			if r, ok := c.fresh(f, val); ok && r != nil && (fld.Embedded() || hasMethods(T, r.Release)) {
+				return r, true
 			}
 		}
 	}
@@ -324,6 +410,11 @@ func (c *checker) fresh(f *function, e ast.Expr) (*resource, bool) {
 // is nil or a fresh resource, and f disposes of it nowhere but on its
 // failure paths.
 func (c *checker) freshVar(f *function, v *types.Var) (*resource, bool) {
+	if c.freshening[v] {
+		return nil, false // x = &node{next: x}
+	}
+	c.freshening[v] = true
+	defer delete(c.freshening, v)
 	var out *resource
 	ok, assigned := true, false
 	ast.Inspect(f.body, func(n ast.Node) bool {
@@ -374,6 +465,17 @@ func (c *checker) freshVar(f *function, v *types.Var) (*resource, bool) {
 	return out, true
 }
 
+// hasMethods reports whether T or *T has every release method or path.
+func hasMethods(T types.Type, release []string) bool {
+	for _, rel := range release {
+		first, _, _ := strings.Cut(rel, ".")
+		if obj, _, _ := types.LookupFieldOrMethod(types.NewPointer(T), false, nil, first); obj == nil {
+			return false
+		}
+	}
+	return len(release) > 0
+}
+
 func identOf(e ast.Expr) *ast.Ident {
 	id, _ := ast.Unparen(e).(*ast.Ident)
 	return id
@@ -385,6 +487,7 @@ func identOf(e ast.Expr) *ast.Ident {
 // error (the failure path) do not count.
 func (c *checker) disposedOnSuccess(f *function, v *types.Var) bool {
 	t := newSummary(c, f, v)
+	t.loans = true // it returns v: what it passed v to only used it
 	found := false
 	var walk func(n ast.Node) bool
 	walk = func(n ast.Node) bool {

@@ -39,6 +39,10 @@ type tracker struct {
 	// successOnly makes the search count only the paths that return a
 	// nil error (see checker.partial).
 	successOnly bool
+	// loans makes passing the resource to code the pass cannot see (a
+	// func value, an interface method) a use rather than a hand-over:
+	// see checker.disposedOnSuccess.
+	loans bool
 }
 
 // newTracker returns a tracker that follows res, held by root, along
@@ -429,11 +433,15 @@ func (t *tracker) call(call *ast.CallExpr) bool {
 		}
 		switch {
 		case fn == nil: // a func value: assume it takes ownership
-			return t.transfer()
+			if !t.loans {
+				return t.transfer()
+			}
 		case t.c.table.releasers[t.c.fullName(fn)]:
 			return t.transfer()
 		case isInterfaceMethod(fn):
-			return t.transfer()
+			if !t.loans {
+				return t.transfer()
+			}
 		case t.takes(fn, i, ownerPrefix(arg), call):
 			return true
 		}
@@ -482,10 +490,13 @@ func (t *tracker) takes(fn *types.Func, i int, prefix string, call *ast.CallExpr
 			continue
 		}
 		if t.summarize {
-			t.taken = t.taken || u.Taken
 			for _, m := range u.Methods {
 				t.used[prefix+m] = true
 			}
+			if t.loans { // only a release counts
+				return len(u.Methods) > 0
+			}
+			t.taken = t.taken || u.Taken
 			return true
 		}
 		if u.Taken {

@@ -4,6 +4,7 @@ package ifaces
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/http"
 	"os"
 
@@ -319,4 +320,48 @@ func lockedLeaks(ctx context.Context, e *lockedExec) error {
 		return err
 	}
 	return rows.Err()
+}
+
+// A connection handed out with the func that gives it back.
+
+type locker interface {
+	Lock(ctx context.Context, c *sql.Conn) error
+}
+
+type provider struct {
+	db *sql.DB
+	l  locker
+}
+
+func (p *provider) session(ctx context.Context) (*sql.Conn, func() error, error) {
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() error { return conn.Close() }
+	if err := p.l.Lock(ctx, conn); err != nil {
+		return nil, nil, errors.Join(err, cleanup())
+	}
+	return conn, cleanup, nil
+}
+
+func (p *provider) migrate(ctx context.Context) (err error) {
+	conn, cleanup, err := p.session(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, cleanup()) }()
+	_, err = conn.ExecContext(ctx, "select 1")
+	return err
+}
+
+func (p *provider) migrateLeaks(ctx context.Context) error {
+	conn, cleanup, err := p.session(ctx) // want `connection acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "select 1"); err != nil {
+		return err
+	}
+	return cleanup()
 }
