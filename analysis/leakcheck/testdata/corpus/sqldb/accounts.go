@@ -182,3 +182,50 @@ func (a *Accounts) CountFast(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Locker takes a lock for the life of a connection.
+type Locker interface {
+	Lock(ctx context.Context, conn *sql.Conn) error
+}
+
+// session hands out a locked connection with the func that gives it
+// back.
+func (a *Accounts) session(ctx context.Context, l Locker) (*sql.Conn, func() error, error) {
+	conn, err := a.db.Conn(ctx) // OK
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() error { return conn.Close() }
+	if err := l.Lock(ctx, conn); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return conn, done, nil
+}
+
+// Rename runs in a locked session and gives it back.
+func (a *Accounts) Rename(ctx context.Context, l Locker, id int64, name string) (err error) {
+	conn, done, err := a.session(ctx, l) // OK
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := done(); err == nil {
+			err = cerr
+		}
+	}()
+	_, err = conn.ExecContext(ctx, "update accounts set name = $1 where id = $2", name, id)
+	return err
+}
+
+// Delete gives the session back only when the statement succeeds.
+func (a *Accounts) Delete(ctx context.Context, l Locker, id int64) error {
+	conn, done, err := a.session(ctx, l) // LEAK
+	if err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "delete from accounts where id = $1", id); err != nil {
+		return fmt.Errorf("delete account %d: %w", id, err)
+	}
+	return done()
+}
