@@ -208,7 +208,7 @@ func (c *checker) acquired(call *ast.CallExpr) *resource {
 		return nil
 	}
 	if isInterfaceMethod(fn) {
-		return acquiredByShape(fn, results)
+		return c.table.acquiredByShape(fn, results)
 	}
 	return c.acquires(fn)
 }

@@ -147,7 +147,7 @@ func returnsError(sig *types.Signature) bool {
 // the search of its paths: the one of that type, or one released by
 // every known release method that T has.
 func (c *checker) releasesOf(T types.Type) *resource {
-	if r := resourceOf(T); r != nil {
+	if r := c.table.resourceOf(T); r != nil {
 		return r
 	}
 	if r, ok := c.anyRelease[T]; ok {

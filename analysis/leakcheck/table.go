@@ -182,12 +182,17 @@ type table struct {
 	names     map[string]bool      // every release method or path
 	owners    map[string]bool      // every owning field
 	user      []*resources.Line
+	mu        sync.Mutex           // guards types, filled in by validate
+	types     map[string]*resource // the user's resource types
+	typeLine  map[string]int       // the line each was taken from
 }
 
 func newTable(user []*resources.Line) *table {
 	t := &table{
 		acquire:   make(map[string]*resource),
 		releasers: make(map[string]bool),
+		types:     make(map[string]*resource),
+		typeLine:  make(map[string]int),
 		names:     make(map[string]bool),
 		owners:    make(map[string]bool),
 		user:      user,
@@ -236,9 +241,65 @@ func (t *table) validate(pkg *types.Package) error {
 	}
 	walk(pkg)
 	for _, u := range t.user {
-		if p := pkgs[u.Pkg]; p != nil {
-			if err := u.Check(p); err != nil {
-				return err
+		p := pkgs[u.Pkg]
+		if p == nil {
+			continue
+		}
+		if err := u.Check(p); err != nil {
+			return err
+		}
+		if fn, _ := u.Lookup(p); !u.Releaser && fn != nil {
+			// Interface methods that return it acquire it too, as
+			// the file's first line for the type says.
+			key := types.TypeString(fn.Signature().Results().At(0).Type(), nil)
+			t.mu.Lock()
+			if t.types[key] == nil || t.typeLine[key] > u.Line {
+				t.types[key], t.typeLine[key] = t.acquire[u.Func], u.Line
+			}
+			t.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// resourceOf returns the resource a value of type T is: one of byType
+// or of the user's acquire functions' results, or a struct or interface
+// that embeds one and so has its release methods, as sqlx.Rows embeds
+// *sql.Rows.
+func (t *table) resourceOf(T types.Type) *resource { return t.embeddedResource(T, 3) }
+
+func (t *table) embeddedResource(T types.Type, depth int) *resource {
+	key := types.TypeString(T, nil)
+	if r := byType[key]; r != nil {
+		return r
+	}
+	if len(t.user) > 0 {
+		t.mu.Lock()
+		r := t.types[key]
+		t.mu.Unlock()
+		if r != nil {
+			return r
+		}
+	}
+	if depth == 0 {
+		return nil
+	}
+	if p, ok := types.Unalias(T).(*types.Pointer); ok {
+		T = p.Elem()
+	}
+	switch u := types.Unalias(T).Underlying().(type) {
+	case *types.Struct:
+		for f := range u.Fields() {
+			if f.Embedded() {
+				if r := t.embeddedResource(f.Type(), depth-1); r != nil {
+					return r
+				}
+			}
+		}
+	case *types.Interface:
+		for E := range u.EmbeddedTypes() {
+			if r := t.embeddedResource(E, depth-1); r != nil {
+				return r
 			}
 		}
 	}
@@ -288,37 +349,6 @@ var acquireNames = func() map[string]bool {
 	return m
 }()
 
-// resourceOf returns the resource a value of type T is: one of byType,
-// or a struct or interface that embeds one and so has its release
-// methods, as sqlx.Rows embeds *sql.Rows.
-func resourceOf(T types.Type) *resource { return embeddedResource(T, 3) }
-
-func embeddedResource(T types.Type, depth int) *resource {
-	if r := byType[types.TypeString(T, nil)]; r != nil || depth == 0 {
-		return r
-	}
-	if p, ok := types.Unalias(T).(*types.Pointer); ok {
-		T = p.Elem()
-	}
-	switch u := types.Unalias(T).Underlying().(type) {
-	case *types.Struct:
-		for f := range u.Fields() {
-			if f.Embedded() {
-				if r := embeddedResource(f.Type(), depth-1); r != nil {
-					return r
-				}
-			}
-		}
-	case *types.Interface:
-		for E := range u.EmbeddedTypes() {
-			if r := embeddedResource(E, depth-1); r != nil {
-				return r
-			}
-		}
-	}
-	return nil
-}
-
 // acquiredByShape returns the resource that a call of the interface
 // method fn, with the given results, acquires. An interface method has
 // no body to summarize, so its shape decides, as it does in the table:
@@ -326,14 +356,14 @@ func embeddedResource(T types.Type, depth int) *resource {
 // as the table's are, and report failure with an error, or are named as
 // the table's error-free ones (QueryRow, SendBatch). A getter such as
 // Conn() *pgxpool.Conn lends what its receiver holds, and is not one.
-func acquiredByShape(fn *types.Func, results *types.Tuple) *resource {
+func (t *table) acquiredByShape(fn *types.Func, results *types.Tuple) *resource {
 	if !isInterfaceMethod(fn) || fn.Pkg() == nil || results.Len() == 0 {
 		return nil
 	}
 	if _, named := types.Unalias(fn.Signature().Recv().Type()).(*types.Named); named && libraries[fn.Pkg().Path()] {
 		return nil
 	}
-	r := resourceOf(results.At(0).Type())
+	r := t.resourceOf(results.At(0).Type())
 	if r == nil {
 		return nil
 	}

@@ -89,25 +89,34 @@ func pkgOf(name string) string {
 	return pkg
 }
 
+// Lookup returns the line's function, declared in pkg.
+func (l *Line) Lookup(pkg *types.Package) (*types.Func, error) {
+	_, typ, name, _ := SplitFullName(l.Func)
+	if typ == "" {
+		fn, _ := pkg.Scope().Lookup(name).(*types.Func)
+		if fn == nil {
+			return nil, l.errorf("package %s has no function %s", pkg.Path(), name)
+		}
+		return fn, nil
+	}
+	tn, _ := pkg.Scope().Lookup(typ).(*types.TypeName)
+	if tn == nil {
+		return nil, l.errorf("package %s has no type %s", pkg.Path(), typ)
+	}
+	obj, _, _ := types.LookupFieldOrMethod(types.NewPointer(tn.Type()), false, pkg, name)
+	fn, _ := obj.(*types.Func)
+	if fn == nil {
+		return nil, l.errorf("type %s.%s has no method %s", pkg.Path(), typ, name)
+	}
+	return fn, nil
+}
+
 // Check reports an error unless pkg declares the line's function and,
 // for an acquire function, its first result has the release methods.
 func (l *Line) Check(pkg *types.Package) error {
-	_, typ, name, _ := SplitFullName(l.Func)
-	var fn *types.Func
-	if typ == "" {
-		fn, _ = pkg.Scope().Lookup(name).(*types.Func)
-		if fn == nil {
-			return l.errorf("package %s has no function %s", pkg.Path(), name)
-		}
-	} else {
-		tn, _ := pkg.Scope().Lookup(typ).(*types.TypeName)
-		if tn == nil {
-			return l.errorf("package %s has no type %s", pkg.Path(), typ)
-		}
-		obj, _, _ := types.LookupFieldOrMethod(types.NewPointer(tn.Type()), false, pkg, name)
-		if fn, _ = obj.(*types.Func); fn == nil {
-			return l.errorf("type %s.%s has no method %s", pkg.Path(), typ, name)
-		}
+	fn, err := l.Lookup(pkg)
+	if err != nil {
+		return err
 	}
 	if l.Releaser {
 		if fn.Signature().Params().Len() == 0 && fn.Signature().Recv() == nil {

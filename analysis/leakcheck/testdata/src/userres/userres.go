@@ -37,3 +37,20 @@ func recycled(m *lease.Manager) error {
 	lease.Recycle(l)
 	return nil
 }
+
+// leaser hands out leases as Manager.Get does.
+type leaser interface {
+	Lease(ctx string) (*lease.Lease, error)
+}
+
+func viaInterface(l leaser, ok bool) error {
+	x, err := l.Lease("a") // want `lease acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	x.Put()
+	return nil
+}
