@@ -31,11 +31,19 @@
 // pgx.CollectRows, CollectOneRow, CollectExactlyOneRow, AppendRows or
 // ForEachRow are released by them.
 //
-// The -resources flag names a file of extra resources, one per line:
+// An interface method whose first result is one of these resources (a
+// sqlc DBTX's Query, a job queue's Begin), or a type that embeds one
+// (sqlx's Rows), acquires it when it takes arguments and returns an
+// error, as the acquire functions do; a getter does not. So does a
+// function that returns a resource it has just acquired, on every path.
+//
+// The -resources flag names a file of extra resources, one per line, and
+// of functions that release what is passed to them:
 //
 //	# acquire function               release methods   noun
 //	(*example.com/lease.Manager).Get Put,Discard       lease
 //	example.com/store.Open           Close
+//	release example.com/lease.Recycle
 //
 // A finding is silenced by a comment on the line of the acquisition or
 // the line above it:

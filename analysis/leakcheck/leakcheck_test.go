@@ -11,7 +11,7 @@ import (
 func TestAnalyzer(t *testing.T) {
 	testdata := analysistest.TestData()
 	analysistest.Run(t, testdata, leakcheck.Analyzer,
-		"pool", "pgxrows", "sqlrows", "httpfile", "crosspkg", "ignore", "testifycases", "mainpkg")
+		"pool", "pgxrows", "sqlrows", "httpfile", "crosspkg", "ignore", "testifycases", "mainpkg", "ifaces", "summaries", "generics")
 }
 
 func TestUserResources(t *testing.T) {

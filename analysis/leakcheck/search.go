@@ -7,8 +7,10 @@ import (
 	"go/token"
 	"go/types"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"golang.org/x/tools/go/ast/inspector"
 	"golang.org/x/tools/go/cfg"
 	"golang.org/x/tools/go/types/typeutil"
 )
@@ -25,6 +27,9 @@ type state struct {
 	scanErr *types.Var // holds the result of a Scan of the resource
 	flag    *types.Var // a bool last set to a constant on this path
 	flagVal bool       // flag's value
+	// okIfNil is the error of a call that releases or keeps the
+	// resource when it succeeds: where it is nil, nothing is held.
+	okIfNil *types.Var
 }
 
 type visit struct {
@@ -71,12 +76,12 @@ func (t *tracker) search(ref nodeRef) *leak {
 			if t.f.sends[n] {
 				continue // the graph evaluates every case's send up front
 			}
-			if t.scan(n) || t.expectsFailure(n, st) {
+			if t.scan(n) || t.expectsFailure(n, st) || t.endsTest(n) {
 				ended = true
 				break
 			}
 			if ret, ok := n.(*ast.ReturnStmt); ok {
-				if t.f.isMain {
+				if t.f.isMain || t.successOnly && !t.mayReturnNilError(ret) {
 					// The process ends: nothing outlives it.
 				} else if ret.Return == t.f.body.Rbrace {
 					found(ret.Pos(), "at the end of the function at %s", t.at(ret.Pos()))
@@ -98,7 +103,7 @@ func (t *tracker) search(ref nodeRef) *leak {
 			continue
 		}
 		if len(b.Succs) == 0 {
-			if call := lastCall(b); call != nil && t.c.exitKind(call) == "panic" {
+			if call := lastCall(b); call != nil && t.c.panics(call) {
 				found(call.Pos(), "on the panic at %s", t.at(call.Pos()))
 			}
 			continue
@@ -126,6 +131,17 @@ func (t *tracker) search(ref nodeRef) *leak {
 		}
 	}
 	return first
+}
+
+// endsTest reports whether n is a call that ends the test through
+// testing.TB (see checker.endsTest).
+func (t *tracker) endsTest(n ast.Node) bool {
+	s, ok := n.(*ast.ExprStmt)
+	if !ok {
+		return false
+	}
+	call, ok := ast.Unparen(s.X).(*ast.CallExpr)
+	return ok && t.c.endsTest(call)
 }
 
 // nextIteration reports whether the edge into s starts the next
@@ -161,6 +177,12 @@ func (t *tracker) step(n ast.Node, st state) state {
 		if v := t.scanResult(n); v != nil {
 			st.scanErr = v
 		}
+	}
+	if st.okIfNil != nil && t.assigns(n, st.okIfNil) {
+		st.okIfNil = nil
+	}
+	if v := t.takesOnSuccess(n); v != nil {
+		st.okIfNil = v
 	}
 	if st.flag != nil && t.assigns(n, st.flag) {
 		st.flag = nil
@@ -220,6 +242,8 @@ func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
 				return nonNil
 			case t.isVar(x):
 				return !nonNil
+			case st.okIfNil != nil && t.isObj(x, st.okIfNil):
+				return !nonNil
 			case st.scanErr != nil && t.isObj(x, st.scanErr):
 				return nonNil
 			case t.res.ScanErrCloses && t.methodCall(x, "Scan"):
@@ -249,6 +273,63 @@ func (t *tracker) errorTest(call *ast.CallExpr) bool {
 		return strings.HasPrefix(fn.Name(), "Is")
 	}
 	return false
+}
+
+// mayReturnNilError reports whether ret may return a nil error, so
+// that a summary of a function's success paths must count it: it
+// returns the literal nil, or a call (rows.Err(), tx.Commit(ctx)) other
+// than one that makes an error. A variable (return nil, err) is taken
+// for a failure: that is how functions return the errors they test.
+func (t *tracker) mayReturnNilError(ret *ast.ReturnStmt) bool {
+	if len(ret.Results) == 0 {
+		return false
+	}
+	last := ast.Unparen(ret.Results[len(ret.Results)-1])
+	if t.c.pass.TypesInfo.Types[last].IsNil() {
+		return true
+	}
+	call, ok := last.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	fn, _ := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	return fn == nil || !makesError[t.c.fullName(fn)]
+}
+
+// makesError are the functions that return a new, non-nil error.
+var makesError = map[string]bool{"errors.New": true, "fmt.Errorf": true}
+
+// takesOnSuccess returns the error variable that n assigns the result
+// of a call that releases or keeps the resource only when it succeeds,
+// as in "s, err := newSession(conn)".
+func (t *tracker) takesOnSuccess(n ast.Node) *types.Var {
+	lhs, rhs := assignment(n)
+	if len(rhs) != 1 || len(lhs) == 0 {
+		return nil
+	}
+	call, ok := ast.Unparen(rhs[0]).(*ast.CallExpr)
+	if !ok {
+		return nil
+	}
+	errVar := t.localVar(lhs[len(lhs)-1])
+	if errVar == nil || !types.Identical(errVar.Type(), errorType) {
+		return nil
+	}
+	fn, ok := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	if !ok {
+		return nil
+	}
+	for i, arg := range call.Args {
+		if !t.flows(arg) {
+			continue
+		}
+		for _, u := range t.c.summary(fn.Origin()) {
+			if u.Index == i && u.Partial && u.OnSuccess {
+				return errVar
+			}
+		}
+	}
+	return nil
 }
 
 // nilCompared returns the operand of e compared with nil, or nil.
@@ -287,4 +368,249 @@ func lastCall(b *cfg.Block) *ast.CallExpr {
 func (t *tracker) at(pos token.Pos) string {
 	p := t.c.pass.Fset.Position(pos)
 	return fmt.Sprintf("%s:%d", filepath.Base(p.Filename), p.Line)
+}
+
+// guards records the boolean variables whose value is known wherever
+// the resource is held: an acquisition inside "if need { ... }" holds
+// the resource only where need is true, so a later "if need" cannot
+// take its false branch. Only variables that are never assigned after
+// their declaration qualify.
+func (t *tracker) guards(cur inspector.Cursor, fnNode ast.Node) {
+	child := cur.Node()
+	for enc := range cur.Enclosing() {
+		n := enc.Node()
+		if n == fnNode {
+			return
+		}
+		if ifs, ok := n.(*ast.IfStmt); ok && child != ifs.Init && child != ifs.Cond {
+			if v, val := t.boolVar(ifs.Cond); v != nil {
+				if t.guard == nil {
+					t.guard = make(map[*types.Var]bool)
+				}
+				t.guard[v] = val == (child == ifs.Body)
+			}
+		}
+		child = n
+	}
+}
+
+// boolVar returns the variable of a condition "v" or "!v", and whether
+// the condition is v itself, if v is a bool that is never reassigned.
+func (t *tracker) boolVar(e ast.Expr) (*types.Var, bool) {
+	val := true
+	if u, ok := ast.Unparen(e).(*ast.UnaryExpr); ok && u.Op == token.NOT {
+		e, val = u.X, false
+	}
+	v := t.varOf(e)
+	if v == nil || !t.f.contains(v) || !types.Identical(v.Type().Underlying(), types.Typ[types.Bool]) || t.reassigned(v) {
+		return nil, false
+	}
+	return v, val
+}
+
+// reassigned reports whether v is assigned, or its address taken,
+// anywhere in the function after its declaration.
+func (t *tracker) reassigned(v *types.Var) bool {
+	found := false
+	ast.Inspect(t.f.body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			if n.Tok != token.DEFINE && t.assigns(n, v) {
+				found = true
+			}
+		case *ast.UnaryExpr:
+			if n.Op == token.AND && t.varOf(n.X) == v {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+const requirePath = "github.com/stretchr/testify/require"
+
+// expectsFailure reports whether n is a testify require assertion that
+// holds only where there is nothing to release: the acquisition failed,
+// as in require.Error(t, err) or require.Nil(t, conn), or the library
+// released it, as in require.False(t, rows.Next()).
+func (t *tracker) expectsFailure(n ast.Node, st state) bool {
+	s, ok := n.(*ast.ExprStmt)
+	if !ok {
+		return false
+	}
+	call, ok := ast.Unparen(s.X).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	fn, ok := typeutil.Callee(t.c.pass.TypesInfo, call).(*types.Func)
+	if !ok || fn.Pkg() == nil || fn.Pkg().Path() != requirePath {
+		return false
+	}
+	name := strings.TrimSuffix(fn.Name(), "f")
+	for _, arg := range call.Args {
+		switch name {
+		case "Error", "ErrorIs", "ErrorAs", "ErrorContains", "EqualError":
+			if st.errLive && t.isObj(arg, t.errVar) {
+				return true
+			}
+		case "NoError":
+			if st.okIfNil != nil && t.isObj(arg, st.okIfNil) {
+				return true
+			}
+		case "Nil", "Zero", "Empty":
+			if t.isVar(arg) {
+				return true
+			}
+		case "True", "False":
+			if t.cond(arg, name == "True", st) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// A function holds what the acquisitions in one function body share:
+// its control-flow graph and a few indexes over it.
+type function struct {
+	node    ast.Node // *ast.FuncDecl or *ast.FuncLit
+	body    *ast.BlockStmt
+	g       *cfg.CFG
+	where   map[ast.Node]nodeRef         // cfg node to its place in the graph
+	results []*types.Var                 // named results, for bare returns
+	tagged  map[ast.Expr]bool            // case values of tagged switches: not conditions
+	loops   map[*ast.BranchStmt]ast.Stmt // continue statements to their loop
+	sends   map[ast.Node]bool            // sends of select cases: see search
+	starts  []token.Pos                  // sorted start positions of all nodes
+	isMain  bool                         // main.main: its returns end the process
+}
+
+// A nodeRef locates a node in the graph.
+type nodeRef struct {
+	b *cfg.Block
+	i int
+}
+
+// function returns the shared data of the function node, building it on
+// first use: most functions acquire nothing and never need a graph.
+func (c *checker) function(node ast.Node) *function {
+	if f, ok := c.funcs[node]; ok {
+		return f
+	}
+	f := &function{node: node, where: make(map[ast.Node]nodeRef), tagged: make(map[ast.Expr]bool), loops: make(map[*ast.BranchStmt]ast.Stmt), sends: make(map[ast.Node]bool)}
+	var ftype *ast.FuncType
+	switch n := node.(type) {
+	case *ast.FuncDecl:
+		f.body, ftype = n.Body, n.Type
+		f.isMain = n.Name.Name == "main" && n.Recv == nil && c.pass.Pkg.Name() == "main"
+	case *ast.FuncLit:
+		f.body, ftype = n.Body, n.Type
+	}
+	if ftype.Results != nil {
+		for _, field := range ftype.Results.List {
+			for _, name := range field.Names {
+				if v, ok := c.pass.TypesInfo.Defs[name].(*types.Var); ok {
+					f.results = append(f.results, v)
+				}
+			}
+		}
+	}
+	switch n := node.(type) {
+	case *ast.FuncDecl:
+		f.g = c.cfgs.FuncDecl(n)
+	case *ast.FuncLit:
+		f.g = c.cfgs.FuncLit(n)
+	}
+	if f.g == nil { // a function ctrlflow knows without its graph
+		f.g = cfg.New(f.body, func(*ast.CallExpr) bool { return true })
+	}
+	for _, b := range f.g.Blocks {
+		if !b.Live {
+			continue
+		}
+		for i, n := range b.Nodes {
+			f.where[n] = nodeRef{b, i}
+			f.starts = append(f.starts, n.Pos())
+		}
+	}
+	slices.Sort(f.starts)
+	f.index()
+	c.funcs[node] = f
+	return f
+}
+
+// index records tagged switch cases and the loop of each continue.
+func (f *function) index() {
+	var loops []ast.Stmt
+	labels := make(map[string]ast.Stmt)
+	var visit func(n ast.Node) bool
+	visit = func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.SwitchStmt:
+			if n.Tag != nil {
+				for _, cc := range n.Body.List {
+					for _, e := range cc.(*ast.CaseClause).List {
+						f.tagged[e] = true
+					}
+				}
+			}
+		case *ast.CommClause:
+			if send, ok := n.Comm.(*ast.SendStmt); ok {
+				f.sends[send] = true
+			}
+		case *ast.LabeledStmt:
+			labels[n.Label.Name] = n.Stmt
+		case *ast.ForStmt, *ast.RangeStmt:
+			loops = append(loops, n.(ast.Stmt))
+			ast.Inspect(loopBody(n), visit)
+			loops = loops[:len(loops)-1]
+			return false
+		case *ast.BranchStmt:
+			if n.Tok == token.CONTINUE {
+				if n.Label != nil {
+					f.loops[n] = labels[n.Label.Name]
+				} else if len(loops) > 0 {
+					f.loops[n] = loops[len(loops)-1]
+				}
+			}
+		}
+		return true
+	}
+	ast.Inspect(f.body, visit)
+}
+
+func loopBody(n ast.Node) *ast.BlockStmt {
+	if n, ok := n.(*ast.ForStmt); ok {
+		return n.Body
+	}
+	return n.(*ast.RangeStmt).Body
+}
+
+// continueAt returns the continue statement, if any, that takes the
+// path from just after pos to the head of loop: the first continue for
+// that loop after pos with no node in between.
+func (f *function) continueAt(pos token.Pos, loop ast.Stmt) *ast.BranchStmt {
+	var best *ast.BranchStmt
+	for br, l := range f.loops {
+		if l == loop && br.Pos() > pos && (best == nil || br.Pos() < best.Pos()) {
+			best = br
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	i, _ := slices.BinarySearch(f.starts, pos+1)
+	if i < len(f.starts) && f.starts[i] < best.Pos() {
+		return nil
+	}
+	return best
+}
+
+// contains reports whether the variable is declared inside the function
+// (parameters included), so that the function alone decides its fate.
+func (f *function) contains(v *types.Var) bool {
+	return v.Pos() >= f.node.Pos() && v.Pos() < f.node.End()
 }

@@ -15,21 +15,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/poolguard/poolguard/analysis/leakcheck"
 	"golang.org/x/tools/go/analysis/singlechecker"
 )
 
-func main() {
-	if path := resourcesFlag(os.Args[1:]); path != "" && !vetTool(os.Args[1:]) {
-		// Standalone, check the file once up front, so that a package
-		// the file names but nothing imports is reported too.
-		if err := checkResources(path); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
-	singlechecker.Main(leakcheck.Analyzer)
-}
+func main() { singlechecker.Main(leakcheck.Analyzer) }

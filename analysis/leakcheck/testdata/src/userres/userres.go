@@ -28,3 +28,29 @@ func open() {
 	l := lease.Open("b") // want `resource acquired here is not released at the end of the function`
 	_ = l
 }
+
+func recycled(m *lease.Manager) error {
+	l, err := m.Get("a")
+	if err != nil {
+		return err
+	}
+	lease.Recycle(l)
+	return nil
+}
+
+// leaser hands out leases as Manager.Get does.
+type leaser interface {
+	Lease(ctx string) (*lease.Lease, error)
+}
+
+func viaInterface(l leaser, ok bool) error {
+	x, err := l.Lease("a") // want `lease acquired here is not released on the return`
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	x.Put()
+	return nil
+}

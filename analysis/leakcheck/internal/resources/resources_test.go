@@ -1,30 +1,32 @@
-package leakcheck_test
+package resources
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"go/types"
 	"strings"
 	"testing"
-
-	"github.com/poolguard/poolguard/analysis/leakcheck"
-	"golang.org/x/tools/go/analysis/analysistest"
 )
 
-func TestParseResourcesErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"(*example.com/lease.Manager).Get", "r.txt:1: want ACQUIRE RELEASE"},
 		{"\n\nexample.com/lease Put", "r.txt:3: bad acquire function"},
 		{"(*example.com/lease.Manager.Get Put", "bad acquire function"},
 		{"example.com/lease.Open Put,", `bad release method ""`},
 		{"example.com/lease.Open Put.9x", "bad release method"},
+		{"release", "want release FUNC"},
+		{"release example.com/lease", "bad release function"},
 	} {
-		_, err := leakcheck.ParseResources("r.txt", tc.in)
+		_, err := Parse("r.txt", tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseResources(%q) = %v, want error containing %q", tc.in, err, tc.want)
+			t.Errorf("Parse(%q) = %v, want error containing %q", tc.in, err, tc.want)
 		}
 	}
 }
 
-func TestCheckResources(t *testing.T) {
+func TestCheck(t *testing.T) {
 	pkg := leasePackage(t)
 	for _, tc := range []struct{ in, want string }{
 		{"example.com/lease.Missing Put", "package example.com/lease has no function Missing"},
@@ -32,12 +34,14 @@ func TestCheckResources(t *testing.T) {
 		{"(*example.com/lease.Manager).Take Put", "has no method Take"},
 		{"(*example.com/lease.Manager).Get Free", "has no method Free"},
 		{"(*example.com/lease.Manager).Get Put", ""},
+		{"release example.com/lease.Recycle", ""},
+		{"release example.com/lease.Reuse", "has no function Reuse"},
 	} {
-		rs, err := leakcheck.ParseResources("r.txt", tc.in)
+		ls, err := Parse("r.txt", tc.in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = rs[0].Check(pkg)
+		err = ls[0].Check(pkg)
 		if tc.want == "" {
 			if err != nil {
 				t.Errorf("Check(%q) = %v", tc.in, err)
@@ -48,10 +52,15 @@ func TestCheckResources(t *testing.T) {
 	}
 }
 
-// leasePackage type-checks the lease stub of the test data.
+// leasePackage type-checks the lease stub of the analyzer's test data.
 func leasePackage(t *testing.T) *types.Package {
 	t.Helper()
-	pkg, err := typecheck(analysistest.TestData() + "/src/example.com/lease/lease.go")
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "../../testdata/src/example.com/lease/lease.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := new(types.Config).Check("example.com/lease", fset, []*ast.File{f}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
