@@ -133,12 +133,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("pgtemp: create temporary directory: %w", err)
 	}
 	lock, err := lockDir(dir)
-	if err == nil {
-		if err = writeOwner(dir); err != nil {
-			lock.Close()
-		}
-	}
 	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := writeOwner(dir); err != nil {
+		lock.Close()
 		os.RemoveAll(dir)
 		return nil, err
 	}
