@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/poolguard/poolguard/internal/engine"
@@ -256,8 +257,10 @@ func (p *Pool) event(kind LeakKind, l engine.Lease[*pconn]) LeakEvent {
 // goroutine: it may be called from the finalizer goroutine, which must not
 // block.
 func (p *Pool) report(kind LeakKind, l engine.Lease[*pconn]) {
-	p.parts[l.Part].leaks[kind].Add(1)
+	pt := p.parts[l.Part]
+	pt.leaks[kind].Add(1)
 	ev := p.event(kind, l)
+	pt.leakSites.count(ev.CallSite, kind)
 	p.spawn(func() {
 		level := slog.LevelError
 		switch kind {
@@ -341,4 +344,53 @@ func (p *Pool) scan(now time.Time) {
 			p.report(LeakSuspected, l)
 		}
 	}
+}
+
+// leakSites counts a partition's leak events by the call site that
+// acquired the lease, so that metrics can sum one bad line over every
+// replica of a service. Call sites are lines of code, so they are few; a
+// cap keeps a pathological program from growing the map without bound.
+type leakSites struct {
+	mu    sync.Mutex
+	sites map[string]*Counts[LeakKind]
+}
+
+// maxLeakSites bounds the call sites counted per partition; the events of
+// any further site are counted under OtherCallSites.
+const maxLeakSites = 100
+
+// OtherCallSites is the call site under which LeakSites counts events of
+// the call sites beyond the hundredth of a partition.
+const OtherCallSites = "other"
+
+func (s *leakSites) count(site string, kind LeakKind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sites == nil {
+		s.sites = make(map[string]*Counts[LeakKind])
+	}
+	c := s.sites[site]
+	if c == nil {
+		if len(s.sites) >= maxLeakSites {
+			site = OtherCallSites
+			c = s.sites[site]
+		}
+		if c == nil {
+			c = &Counts[LeakKind]{}
+			s.sites[site] = c
+		}
+	}
+	c.n[kind]++
+}
+
+// snapshot returns the counts, sorted by call site.
+func (s *leakSites) snapshot() []LeakSite {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]LeakSite, 0, len(s.sites))
+	for site, c := range s.sites {
+		out = append(out, LeakSite{CallSite: site, Leaks: *c})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CallSite < out[j].CallSite })
+	return out
 }

@@ -23,8 +23,9 @@ type Partition struct {
 	connConfig *pgx.ConnConfig
 	err        error // set on the handle of an unknown name
 
-	leaks    [numLeakKinds]atomic.Int64
-	reclaims [numReclaimReasons]atomic.Int64
+	leaks     [numLeakKinds]atomic.Int64
+	reclaims  [numReclaimReasons]atomic.Int64
+	leakSites leakSites
 
 	waitTime, useTime, openTime *histogram
 }

@@ -353,6 +353,7 @@ func (p *Pool) Stats() Stats {
 		for k := range pt.leaks {
 			ps.Leaks.n[k] = pt.leaks[k].Load()
 		}
+		ps.LeakSites = pt.leakSites.snapshot()
 		for r := range pt.reclaims {
 			ps.Reclaimed.n[r] = pt.reclaims[r].Load()
 		}

@@ -72,6 +72,7 @@ type PartitionStats struct {
 	ClosedIdle     int64                 // of those, closed for staying idle past MaxConnIdleTime
 	Rejected       Counts[RejectReason]  // acquires refused, by reason
 	Leaks          Counts[LeakKind]      // leak events, by kind
+	LeakSites      []LeakSite            // leak events by the call site that acquired, sorted by call site
 	Reclaimed      Counts[ReclaimReason] // connections taken back from holders, by reason
 	MinConns       int                   // connections kept open while idle
 
@@ -96,6 +97,12 @@ func (s PartitionStats) LeaksProven() int64 {
 		}
 	}
 	return n
+}
+
+// LeakSite counts the leak events of the leases acquired at one call site.
+type LeakSite struct {
+	CallSite string // file:line, as in LeakEvent, or OtherCallSites
+	Leaks    Counts[LeakKind]
 }
 
 // Counts counts events by kind or reason: leaks by LeakKind, reclaims by

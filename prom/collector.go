@@ -147,6 +147,7 @@ var (
 	maxWaitingDesc   = desc("poolguard_max_pending_requests", "The bound of the partition's wait queue.")
 	pausedDesc       = desc("poolguard_paused", "1 if the partition is paused: its acquires are refused.")
 	suspectedNowDesc = desc("poolguard_suspected_leases", "Leases held now that were reported as suspected leaks.")
+	leakSiteDesc     = desc("poolguard_leak_call_site_events_total", "Leak events by the call site that acquired the lease (file:line), so that one line is one series over every replica.", "call_site", kindLabel)
 
 	// The pool as a whole, labelled with the pool name alone.
 	poolMaxDesc         = desc("poolguard_pool_max_connections", "The pool's hard cap on connections, over all partitions.")
@@ -158,7 +159,7 @@ var (
 		leaksDesc, suspectsDesc, suspectsBackDesc, reclaimedDesc, rejectedDesc,
 		acquiresDesc, waitedDesc, emptyDesc, openedDesc, openFailuresDesc, openingDesc,
 		closedDesc, closedLifeDesc, closedIdleDesc,
-		oldestDesc, guaranteedDesc, borrowedDesc, maxWaitingDesc, pausedDesc, suspectedNowDesc,
+		oldestDesc, guaranteedDesc, borrowedDesc, maxWaitingDesc, pausedDesc, suspectedNowDesc, leakSiteDesc,
 		poolMaxDesc, poolConnectionsDesc,
 	}
 )
@@ -206,6 +207,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(suspectsDesc, p.Leaks.Of(poolguard.LeakSuspected), name)
 		counter(suspectsBackDesc, p.Leaks.Of(poolguard.LeakSuspectReturned), name)
 		gauge(suspectedNowDesc, float64(p.Suspected), name)
+		for _, s := range p.LeakSites {
+			for _, k := range poolguard.LeakKinds() {
+				if n := s.Leaks.Of(k); n > 0 {
+					counter(leakSiteDesc, n, name, s.CallSite, k.String())
+				}
+			}
+		}
 		for _, r := range poolguard.ReclaimReasons() {
 			counter(reclaimedDesc, p.Reclaimed.Of(r), name, r.String())
 		}

@@ -2,8 +2,10 @@ package rules
 
 import (
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,9 +18,22 @@ import (
 // one that package prom exports, so a renamed metric cannot leave a rule
 // silently empty.
 func TestRulesReadExportedMetrics(t *testing.T) {
-	pool := pooltest.New(t, pooltest.Configure(func(c *poolguard.Config) {
+	pool := pooltest.New(t, pooltest.ExpectLeaks(), pooltest.Configure(func(c *poolguard.Config) {
 		c.Partitions = []poolguard.PartitionConfig{{Name: "api"}, {Name: "sync"}}
 	}))
+	// A proven leak, for the series that exist only once there is one.
+	func() {
+		if _, err := pool.Acquire(t.Context()); err != nil { //leakcheck:ignore leaked on purpose
+			t.Fatal(err)
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); pool.Stats().Total().LeaksProven() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the leak was not proven")
+		}
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
 	c, err := prom.NewCollector(pool)
 	if err != nil {
 		t.Fatal(err)
