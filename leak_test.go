@@ -66,6 +66,10 @@ func TestOutageLeakReportedAndReclaimed(t *testing.T) {
 		}
 	}
 	st := sync.Stats()
+	if len(st.LeakSites) != 1 || !strings.HasSuffix(st.LeakSites[0].CallSite, fmt.Sprintf("leak_test.go:%d", acquireLine)) ||
+		st.LeakSites[0].Leaks.Of(poolguard.LeakUnreachable) != 2 {
+		t.Errorf("leaks by call site %+v, want 2 at the acquire of syncUserData", st.LeakSites)
+	}
 	if st.InUse != 0 || st.Leaks.Of(poolguard.LeakUnreachable) != 2 || st.Reclaimed.Of(poolguard.ReclaimLeak) != 2 {
 		t.Fatalf("after reclamation: in use %d, leaks %d, reclaimed %d; want 0, 2, 2",
 			st.InUse, st.Leaks.Of(poolguard.LeakUnreachable), st.Reclaimed.Of(poolguard.ReclaimLeak))
