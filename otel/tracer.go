@@ -70,8 +70,9 @@ const DefaultLeaseLimit = 4096
 //
 //   - starts a span for every acquire that waited or failed, with the
 //     partition and the wait, and on failure the error as the span's status;
-//   - remembers, for each lease, the span context that was active at the
-//     acquire, so that OnLeak can attach a leak event to it;
+//   - remembers, for each lease, the span that was active at the acquire
+//     (the caller's, else the acquire's own), so that OnLeak can attach a
+//     leak event to it;
 //   - records the db.client.connection.create_time, wait_time and use_time
 //     histograms for every registration of its pool (see Register);
 //   - passes every pgx call on to the QueryTracer given by WithQueryTracer.
@@ -96,7 +97,7 @@ type Tracer struct {
 type lease struct {
 	pool      *poolguard.Pool
 	partition string
-	span      trace.Span // the acquire's span, or the caller's span at the acquire
+	span      trace.Span // the caller's span at the acquire, else the acquire's
 	at        time.Time  // when the acquire ended
 }
 
@@ -202,12 +203,15 @@ func (t *Tracer) TraceAcquireEnd(ctx context.Context, pool *poolguard.Pool, data
 	if data.Err == nil {
 		t.record(ctx, pool, data.Partition, data.Waited, func(h *histograms) metric.Float64Histogram { return h.wait })
 	}
-	span := trace.SpanFromContext(ctx)
+	// A leak is attached to the caller's span, which is likely to be still
+	// recording when a lease is suspected or revoked, rather than to the
+	// acquire's, which has ended; to the acquire's when there is no other.
+	remembered := trace.SpanFromContext(ctx)
 	if data.Waited > 0 || data.Err != nil {
 		// Whether an acquire waits is known only at its end, so its span
 		// starts then, back-dated by the wait: acquires served at once
 		// make no span.
-		_, span = t.tracer.Start(ctx, "poolguard.acquire",
+		_, span := t.tracer.Start(ctx, "poolguard.acquire",
 			trace.WithTimestamp(now.Add(-data.Waited)),
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(
@@ -223,9 +227,12 @@ func (t *Tracer) TraceAcquireEnd(ctx context.Context, pool *poolguard.Pool, data
 			span.SetStatus(codes.Error, data.Err.Error())
 		}
 		span.End(trace.WithTimestamp(now))
+		if !remembered.SpanContext().IsValid() {
+			remembered = span
+		}
 	}
 	if data.Conn != nil {
-		t.remember(data.Conn.PgConn().PID(), lease{pool: pool, partition: data.Partition, span: span, at: now})
+		t.remember(data.Conn.PgConn().PID(), lease{pool: pool, partition: data.Partition, span: remembered, at: now})
 	}
 }
 
