@@ -105,11 +105,10 @@ func (r *Registration) Unregister() error {
 // part holds a partition's precomputed measurement options, so that a
 // collection builds no attribute set.
 type part struct {
-	base, idle, used   metric.MeasurementOption
-	leak               map[poolguard.LeakKind]metric.MeasurementOption
-	reclaim            map[poolguard.ReclaimReason]metric.MeasurementOption
-	reject             map[poolguard.RejectReason]metric.MeasurementOption
-	
+	base, idle, used metric.MeasurementOption
+	leak             map[poolguard.LeakKind]metric.MeasurementOption
+	reclaim          map[poolguard.ReclaimReason]metric.MeasurementOption
+	reject           map[poolguard.RejectReason]metric.MeasurementOption
 }
 
 // Register creates the pool's instruments with a MeterProvider and

@@ -392,4 +392,3 @@ func (t *Tracer) leak(ev poolguard.LeakEvent) {
 		slog.String("call_site", ev.CallSite), slog.Any("pid", ev.PID),
 		slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 }
-

@@ -30,7 +30,9 @@ func (c *countingTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx
 	return ctx
 }
 
-func (c *countingTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) { c.ends.Add(1) }
+func (c *countingTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {
+	c.ends.Add(1)
+}
 
 // syncBuffer is a bytes.Buffer for a logger written to by several
 // goroutines.
@@ -72,7 +74,7 @@ func spansNamed(exp *tracetest.InMemoryExporter, name string) []tracetest.SpanSt
 func attr(s tracetest.SpanStub, key string) (string, bool) {
 	for _, kv := range s.Attributes {
 		if string(kv.Key) == key {
-			return kv.Value.Emit(), true
+			return kv.Value.String(), true
 		}
 	}
 	return "", false
@@ -228,7 +230,7 @@ func TestLeakOnAcquiringSpan(t *testing.T) {
 		found = true
 		got := map[string]string{}
 		for _, kv := range e.Attributes {
-			got[string(kv.Key)] = kv.Value.Emit()
+			got[string(kv.Key)] = kv.Value.String()
 		}
 		if got["poolguard.leak.kind"] != "unreachable" || got["poolguard.leak.call_site"] != ev.CallSite || !strings.Contains(ev.CallSite, "helpers_test.go") {
 			t.Errorf("leak event %v, want kind unreachable at %s (helpers_test.go)", got, ev.CallSite)
