@@ -213,7 +213,7 @@ func (t *Tracer) TraceAcquireEnd(ctx context.Context, pool *poolguard.Pool, data
 		// make no span.
 		_, span := t.tracer.Start(ctx, "poolguard.acquire",
 			trace.WithTimestamp(now.Add(-data.Waited)),
-			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithSpanKind(trace.SpanKindInternal),
 			trace.WithAttributes(
 				PartitionKey.String(data.Partition),
 				attribute.Float64("poolguard.acquire.wait_time", data.Waited.Seconds()),
