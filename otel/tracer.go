@@ -338,8 +338,10 @@ func (t *Tracer) leak(ev poolguard.LeakEvent) {
 	t.mu.Lock()
 	l, ok := t.leases[ev.PID]
 	// The backend may serve a newer lease by now, remembered after this
-	// one ended: then the record is not this lease's.
-	if ok && !ev.Acquired.IsZero() && l.at.After(ev.Acquired.Add(ev.Age)) {
+	// one ended: then the record is not this lease's. An event without an
+	// acquire time is of a Conn used after its scope, whose lease was
+	// released (and forgotten) when the scope returned.
+	if ok && (ev.Acquired.IsZero() || l.at.After(ev.Acquired.Add(ev.Age))) {
 		ok = false
 	}
 	if ok && ev.Kind.Proven() {
@@ -349,7 +351,7 @@ func (t *Tracer) leak(ev poolguard.LeakEvent) {
 	if !ok {
 		return
 	}
-	if ev.Kind.Proven() && !ev.Acquired.IsZero() {
+	if ev.Kind.Proven() {
 		// A reclaimed lease never reaches TraceRelease; the pool counts its
 		// hold time as a use, and so do the histograms.
 		t.record(ctx, l.pool, l.partition, ev.Age, func(h *histograms) metric.Float64Histogram { return h.use })

@@ -306,3 +306,51 @@ func TestLeakWithoutSpan(t *testing.T) {
 		t.Errorf("%d spans, want none", n)
 	}
 }
+
+// fullTracer counts every call of the tracer interfaces it implements.
+type fullTracer struct {
+	countingTracer
+	acquireStarts, acquireEnds, releases, connectStarts, connectEnds atomic.Int64
+}
+
+func (f *fullTracer) TraceAcquireStart(ctx context.Context, _ *poolguard.Pool, _ poolguard.TraceAcquireStartData) context.Context {
+	f.acquireStarts.Add(1)
+	return ctx
+}
+
+func (f *fullTracer) TraceAcquireEnd(context.Context, *poolguard.Pool, poolguard.TraceAcquireEndData) {
+	f.acquireEnds.Add(1)
+}
+
+func (f *fullTracer) TraceRelease(*poolguard.Pool, poolguard.TraceReleaseData) { f.releases.Add(1) }
+
+func (f *fullTracer) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
+	f.connectStarts.Add(1)
+	return ctx
+}
+
+func (f *fullTracer) TraceConnectEnd(context.Context, pgx.TraceConnectEndData) { f.connectEnds.Add(1) }
+
+// TestWrapsPoolTracer shows that a wrapped tracer which is also a
+// poolguard AcquireTracer, ReleaseTracer and pgx ConnectTracer still gets
+// each of those calls.
+func TestWrapsPoolTracer(t *testing.T) {
+	inner := &fullTracer{}
+	tr := otel.NewTracer(otel.WithQueryTracer(inner))
+	p := pooltest.New(t, pooltest.Configure(func(cfg *poolguard.Config) { cfg.ConnConfig.Tracer = tr }))
+	if _, err := p.Exec(ctxTimeout(t, 30*time.Second), "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		n    *atomic.Int64
+	}{
+		{"TraceAcquireStart", &inner.acquireStarts}, {"TraceAcquireEnd", &inner.acquireEnds},
+		{"TraceRelease", &inner.releases}, {"TraceConnectStart", &inner.connectStarts},
+		{"TraceConnectEnd", &inner.connectEnds}, {"TraceQueryStart", &inner.starts}, {"TraceQueryEnd", &inner.ends},
+	} {
+		if got := c.n.Load(); got != 1 {
+			t.Errorf("%s called %d times, want once", c.name, got)
+		}
+	}
+}
