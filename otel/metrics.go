@@ -145,7 +145,7 @@ func Register(pool *poolguard.Pool, opts ...Option) (*Registration, error) {
 		return metric.WithAttributeSet(attribute.NewSet(all...))
 	}
 	parts := map[string]*part{}
-	hist := &histograms{wait: in.waitTime, use: in.useTime, create: in.createTime, attrs: map[string]metric.RecordOption{}}
+	hist := &histograms{wait: in.waitTime, use: in.useTime, create: in.createTime, attrs: map[string][]metric.RecordOption{}}
 	for _, pt := range pool.Partitions() {
 		name := PoolNameKey.String(o.name + "/" + pt.Name())
 		p := &part{
@@ -167,7 +167,7 @@ func Register(pool *poolguard.Pool, opts ...Option) (*Registration, error) {
 			p.reject[r] = with(name, RejectReasonKey.String(r.String()))
 		}
 		parts[pt.Name()] = p
-		hist.attrs[pt.Name()] = with(name)
+		hist.attrs[pt.Name()] = []metric.RecordOption{with(name)}
 	}
 	whole := with(PoolKey.String(o.name))
 
@@ -338,5 +338,6 @@ func (in *instruments) observe(o metric.Observer, st poolguard.Stats, parts map[
 // pool's Tracer records into.
 type histograms struct {
 	wait, use, create metric.Float64Histogram
-	attrs             map[string]metric.RecordOption // by partition
+	// by partition, as a slice so that recording does not allocate one
+	attrs map[string][]metric.RecordOption
 }

@@ -86,14 +86,16 @@ func (t *Tracer) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.T
 	}
 }
 
+type connectKey struct{}
+
 // TraceConnectStart implements pgx.ConnectTracer. A connection opened
 // for an acquire is timed for db.client.connection.create_time.
 func (t *Tracer) TraceConnectStart(ctx context.Context, data pgx.TraceConnectStartData) context.Context {
 	if ct, ok := t.next.(pgx.ConnectTracer); ok {
 		ctx = ct.TraceConnectStart(ctx, data)
 	}
-	if a, ok := ctx.Value(acquireKey{}).(*acquire); ok {
-		a.connStart = time.Now()
+	if _, ok := ctx.Value(acquireKey{}).(*acquireCtx); ok {
+		ctx = context.WithValue(ctx, connectKey{}, time.Now())
 	}
 	return ctx
 }
@@ -104,7 +106,9 @@ func (t *Tracer) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndDa
 		ct.TraceConnectEnd(ctx, data)
 	}
 	// The pool counts only the connections that opened.
-	if a, ok := ctx.Value(acquireKey{}).(*acquire); ok && data.Err == nil && !a.connStart.IsZero() {
-		t.record(ctx, a.pool, a.partition, time.Since(a.connStart), func(h *histograms) metric.Float64Histogram { return h.create })
+	a, ok := ctx.Value(acquireKey{}).(*acquireCtx)
+	start, started := ctx.Value(connectKey{}).(time.Time)
+	if ok && started && data.Err == nil {
+		t.record(ctx, a.pool, a.partition, time.Since(start), func(h *histograms) metric.Float64Histogram { return h.create })
 	}
 }

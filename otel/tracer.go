@@ -167,20 +167,29 @@ func (t *Tracer) histograms(pool *poolguard.Pool) []*histograms {
 // registration of pool.
 func (t *Tracer) record(ctx context.Context, pool *poolguard.Pool, partition string, d time.Duration, pick func(*histograms) metric.Float64Histogram) {
 	for _, h := range t.histograms(pool) {
-		if opt, ok := h.attrs[partition]; ok {
-			pick(h).Record(ctx, d.Seconds(), opt)
+		if opts, ok := h.attrs[partition]; ok {
+			pick(h).Record(ctx, d.Seconds(), opts...)
 		}
 	}
 }
 
 type acquireKey struct{}
 
-// acquire is an acquire in progress, for a connection opened on its behalf
-// to be counted in the right pool and partition.
-type acquire struct {
+// acquireCtx is the context of an acquire in progress: it carries the pool
+// and partition, for a connection opened on the acquire's behalf to be
+// counted in them. One allocation, where context.WithValue and a value
+// would be two.
+type acquireCtx struct {
+	context.Context
 	pool      *poolguard.Pool
 	partition string
-	connStart time.Time
+}
+
+func (c *acquireCtx) Value(key any) any {
+	if key == (acquireKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // TraceAcquireStart implements poolguard.AcquireTracer.
@@ -189,7 +198,7 @@ func (t *Tracer) TraceAcquireStart(ctx context.Context, pool *poolguard.Pool, da
 		ctx = at.TraceAcquireStart(ctx, pool, data)
 	}
 	if len(t.histograms(pool)) > 0 {
-		ctx = context.WithValue(ctx, acquireKey{}, &acquire{pool: pool, partition: data.Partition})
+		ctx = &acquireCtx{Context: ctx, pool: pool, partition: data.Partition}
 	}
 	return ctx
 }

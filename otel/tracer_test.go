@@ -298,9 +298,13 @@ func TestLeakWithoutSpan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Release()
-	ev := <-events
-	if ev.Kind != poolguard.LeakSuspected {
-		t.Fatalf("event %v, want a suspect", ev.Kind)
+	select {
+	case ev := <-events:
+		if ev.Kind != poolguard.LeakSuspected {
+			t.Fatalf("event %v, want a suspect", ev.Kind)
+		}
+	case <-ctx.Done():
+		t.Fatal("the held lease was never suspected")
 	}
 	if n := len(exp.GetSpans()); n != 0 {
 		t.Errorf("%d spans, want none", n)
