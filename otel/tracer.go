@@ -99,6 +99,7 @@ type lease struct {
 	partition string
 	span      trace.Span // the caller's span at the acquire, else the acquire's
 	at        time.Time  // when the acquire ended
+	suspected bool       // reported as a suspect: kept past the release for the suspect_returned event
 }
 
 // NewTracer returns a Tracer. Set it as the pool's ConnConfig.Tracer and
@@ -321,7 +322,7 @@ func (t *Tracer) TraceRelease(pool *poolguard.Pool, data poolguard.TraceReleaseD
 	t.record(context.Background(), pool, data.Partition, data.Held, func(h *histograms) metric.Float64Histogram { return h.use })
 	pid := data.Conn.PgConn().PID()
 	t.mu.Lock()
-	if l, ok := t.leases[pid]; ok && l.pool == pool {
+	if l, ok := t.leases[pid]; ok && l.pool == pool && !l.suspected {
 		delete(t.leases, pid)
 	}
 	t.mu.Unlock()
@@ -353,8 +354,15 @@ func (t *Tracer) leak(ev poolguard.LeakEvent) {
 	if ok && (ev.Acquired.IsZero() || l.at.After(ev.Acquired.Add(ev.Age))) {
 		ok = false
 	}
-	if ok && ev.Kind.Proven() {
+	switch {
+	case !ok:
+	case ev.Kind.Proven(), ev.Kind == poolguard.LeakSuspectReturned:
 		delete(t.leases, ev.PID) // the lease is over
+	case ev.Kind == poolguard.LeakSuspected:
+		// The suspect_returned event comes after the release, and should
+		// find the lease's span too.
+		l.suspected = true
+		t.leases[ev.PID] = l
 	}
 	t.mu.Unlock()
 	if !ok {

@@ -253,7 +253,6 @@ func TestLeakOnAcquiringSpan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Release()
 	req2.End()
 	await(poolguard.LeakSuspected, func() {})
 	spans = spansNamed(exp, "poolguard.leak")
@@ -272,6 +271,21 @@ func TestLeakOnAcquiringSpan(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), req2.SpanContext().SpanID().String()) {
 		t.Errorf("log %q, want request2's span_id", log.String())
+	}
+
+	// Released after all: reported after the release, still on its span.
+	c.Release()
+	await(poolguard.LeakSuspectReturned, func() {})
+	spans = spansNamed(exp, "poolguard.leak")
+	if len(spans) != 2 {
+		t.Fatalf("%d poolguard.leak spans, want 2", len(spans))
+	}
+	s = spans[1]
+	if k, _ := attr(s, "poolguard.leak.kind"); k != "suspect_returned" || len(s.Links) != 1 || s.Links[0].SpanContext.SpanID() != req2.SpanContext().SpanID() {
+		t.Errorf("second leak span: kind %q, links %v; want suspect_returned linked to request2", k, s.Links)
+	}
+	if s.Status.Code == codes.Error {
+		t.Error("a suspect returned is not an error")
 	}
 }
 
