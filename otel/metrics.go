@@ -194,6 +194,8 @@ type instruments struct {
 
 	leaks, suspects, suspectsBack, reclaimed, rejected metric.Int64ObservableCounter
 	acquires, waited, opened, openFailures, closed     metric.Int64ObservableCounter
+	limit, opening                                     metric.Int64ObservableUpDownCounter
+	empty, closedLifetime, closedIdle                  metric.Int64ObservableCounter
 	oldest                                             metric.Float64ObservableGauge
 	suspectedNow, guaranteed, borrowed, maxPending     metric.Int64ObservableUpDownCounter
 	paused                                             metric.Int64ObservableGauge
@@ -235,7 +237,10 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 
 	// The semantic conventions' instruments, with their descriptions.
 	udc(&in.count, "db.client.connection.count", "{connection}", "The number of connections that are currently in state described by the `state` attribute.")
-	udc(&in.max, "db.client.connection.max", "{connection}", "The maximum number of open connections allowed.")
+	udc(&in.limit, "db.client.connection.limit", "{connection}", "The maximum number of open connections allowed.")
+	// The conventions' earlier name of the limit, which newer versions list
+	// as deprecated in favour of .limit: kept while dashboards query it.
+	udc(&in.max, "db.client.connection.max", "{connection}", "Deprecated: use db.client.connection.limit. The maximum number of open connections allowed.")
 	udc(&in.idleMax, "db.client.connection.idle.max", "{connection}", "The maximum number of idle open connections allowed.")
 	udc(&in.idleMin, "db.client.connection.idle.min", "{connection}", "The minimum number of idle open connections allowed.")
 	udc(&in.pending, "db.client.connection.pending_requests", "{request}", "The number of current pending requests for an open connection.")
@@ -256,6 +261,10 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	ctr(&in.opened, "poolguard.connections_opened", "{connection}", "Connections opened.")
 	ctr(&in.openFailures, "poolguard.connection_open_failures", "{connection}", "Connections that failed to open.")
 	ctr(&in.closed, "poolguard.connections_closed", "{connection}", "Connections closed: expired, idle, broken, reclaimed or evicted.")
+	ctr(&in.closedLifetime, "poolguard.connections_closed_lifetime", "{connection}", "Connections closed for reaching MaxConnLifetime.")
+	ctr(&in.closedIdle, "poolguard.connections_closed_idle", "{connection}", "Connections closed for staying idle past MaxConnIdleTime.")
+	ctr(&in.empty, "poolguard.empty_acquires", "{request}", "Leases granted that found no idle connection: they waited for one, or opened one.")
+	udc(&in.opening, "poolguard.connections_opening", "{connection}", "Connections being opened now.")
 	g, err := m.Float64ObservableGauge("poolguard.oldest_lease_age", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest lease held; zero if none. A leak makes it grow steadily."))
 	errs = append(errs, err)
@@ -297,6 +306,7 @@ func (in *instruments) observe(o metric.Observer, st poolguard.Stats, parts map[
 		limit := int64(min(s.Max, st.MaxConns-(guaranteed-s.Guaranteed)))
 		o.ObserveInt64(in.count, int64(s.Idle), p.idle)
 		o.ObserveInt64(in.count, int64(s.InUse), p.used)
+		o.ObserveInt64(in.limit, limit, p.base)
 		o.ObserveInt64(in.max, limit, p.base)
 		o.ObserveInt64(in.idleMax, limit, p.base)
 		o.ObserveInt64(in.idleMin, int64(s.MinConns), p.base)
@@ -321,6 +331,10 @@ func (in *instruments) observe(o metric.Observer, st poolguard.Stats, parts map[
 		o.ObserveInt64(in.opened, s.Opened, p.base)
 		o.ObserveInt64(in.openFailures, s.OpenFailures, p.base)
 		o.ObserveInt64(in.closed, s.Closed, p.base)
+		o.ObserveInt64(in.closedLifetime, s.ClosedLifetime, p.base)
+		o.ObserveInt64(in.closedIdle, s.ClosedIdle, p.base)
+		o.ObserveInt64(in.empty, s.EmptyAcquires, p.base)
+		o.ObserveInt64(in.opening, int64(s.Opening), p.base)
 		o.ObserveFloat64(in.oldest, s.OldestLease.Seconds(), p.base)
 		o.ObserveInt64(in.suspectedNow, int64(s.Suspected), p.base)
 		o.ObserveInt64(in.guaranteed, int64(s.Guaranteed), p.base)

@@ -66,6 +66,7 @@ func TestInstruments(t *testing.T) {
 		bounds     []time.Duration
 	}{
 		{"db.client.connection.count", "{connection}", upDown, nil},
+		{"db.client.connection.limit", "{connection}", upDown, nil},
 		{"db.client.connection.max", "{connection}", upDown, nil},
 		{"db.client.connection.idle.max", "{connection}", upDown, nil},
 		{"db.client.connection.idle.min", "{connection}", upDown, nil},
@@ -84,6 +85,10 @@ func TestInstruments(t *testing.T) {
 		{"poolguard.connections_opened", "{connection}", counter, nil},
 		{"poolguard.connection_open_failures", "{connection}", counter, nil},
 		{"poolguard.connections_closed", "{connection}", counter, nil},
+		{"poolguard.connections_closed_lifetime", "{connection}", counter, nil},
+		{"poolguard.connections_closed_idle", "{connection}", counter, nil},
+		{"poolguard.empty_acquires", "{request}", counter, nil},
+		{"poolguard.connections_opening", "{connection}", upDown, nil},
 		{"poolguard.oldest_lease_age", "s", gauge, nil},
 		{"poolguard.suspected_leases", "{lease}", upDown, nil},
 		{"poolguard.guaranteed_connections", "{connection}", upDown, nil},
