@@ -20,8 +20,9 @@ import (
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
-// poolSize is the number of connections of every pool under test.
-const poolSize = 16
+// poolSize is the number of connections of every pool under test, 16
+// except where a benchmark says otherwise.
+var poolSize = 16
 
 // dsn is the connection string of the server shared by all benchmarks; it
 // is empty when no benchmark was asked for.
@@ -109,7 +110,7 @@ func openPgxpool(ctx context.Context) (pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.MaxConns = poolSize
+	cfg.MaxConns = int32(poolSize)
 	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -235,6 +236,18 @@ func BenchmarkAcquireRelease(b *testing.B) {
 				drive(b, p, g, false)
 			})
 		}
+	})
+}
+
+// BenchmarkLarge is BenchmarkAcquireRelease on a pool of 100 connections
+// with 1,024 goroutines: the outage's pool size, with ten callers per
+// connection.
+func BenchmarkLarge(b *testing.B) {
+	defer func(n int) { poolSize = n }(poolSize)
+	poolSize = 100
+	kinds := []poolKind{poolguardTracked, pgxpoolKind, sqlKind}
+	withPools(b, kinds, func(b *testing.B, p pool) {
+		b.Run("conns=100/goroutines=1024", func(b *testing.B) { drive(b, p, 1024, false) })
 	})
 }
 
