@@ -170,7 +170,8 @@ func (pt *Partition) lease(ctx context.Context, scoped bool, pcs []uintptr) (*Co
 			return nil, total, pt.refused(ctx, reason, total)
 		}
 		s := g.Slot
-		if s == nil {
+		fresh := s == nil
+		if fresh {
 			var err error
 			var opening time.Duration
 			s, opening, err = pt.open(ctx, g.Evict, pcs)
@@ -178,11 +179,8 @@ func (pt *Partition) lease(ctx context.Context, scoped bool, pcs []uintptr) (*Co
 			if err != nil {
 				return nil, total, err
 			}
-		} else if !pt.healthy(ctx, s) {
-			p.end(s, s.Gen(), engine.Discard, 0, 0)
-			continue
 		}
-		if ok, err := pt.prepare(ctx, s); !ok || err != nil {
+		if ok, err := pt.check(ctx, s, fresh); !ok || err != nil {
 			if err != nil {
 				return nil, total, err
 			}
@@ -194,21 +192,38 @@ func (pt *Partition) lease(ctx context.Context, scoped bool, pcs []uintptr) (*Co
 	return nil, total, fmt.Errorf("poolguard: partition %q: every connection tried was refused by PrepareConn, BeforeAcquire or its health check", pt.cfg.Name)
 }
 
-// prepare runs Config.PrepareConn on a connection about to be handed out,
-// with pgxpool's rules: false closes the connection (and, without an
-// error, the acquire tries another), an error fails the acquire, and true
-// with an error puts the connection back.
-func (pt *Partition) prepare(ctx context.Context, s *engine.Slot[*pconn]) (bool, error) {
-	prep := pt.pool.cfg.PrepareConn
-	if prep == nil {
+// check decides whether the connection of a lease just granted may be
+// handed out: an idle one must pass its health check, and any one
+// Config.PrepareConn, with pgxpool's rules (false closes the connection and,
+// without an error, the acquire tries another; an error fails the acquire;
+// true with an error puts the connection back). The checks use the
+// connection, so they run inside a call on the lease: a revocation meanwhile
+// (MaxHold, Pool.Revoke, Close) interrupts them instead of closing the
+// connection under them, and the acquire tries another.
+func (pt *Partition) check(ctx context.Context, s *engine.Slot[*pconn], fresh bool) (bool, error) {
+	p, prep := pt.pool, pt.pool.cfg.PrepareConn
+	if fresh && prep == nil {
 		return true, nil
 	}
-	ok, err := prep(ctx, s.Res.conn)
+	gen := s.Gen()
+	if s.Enter(gen) != engine.EnterOK {
+		return false, nil // taken back already
+	}
+	ok := fresh || pt.healthy(ctx, s)
+	var err error
+	if ok && prep != nil {
+		ok, err = prep(ctx, s.Res.conn)
+	}
+	s.Res.settle()
+	if s.Exit(gen) {
+		p.spawn(func() { p.closeConn(s.Res) })
+		return false, nil
+	}
 	switch {
 	case !ok:
-		pt.pool.end(s, s.Gen(), engine.Discard, 0, 0)
+		p.end(s, gen, engine.Discard, 0, 0)
 	case err != nil:
-		pt.pool.end(s, s.Gen(), engine.Release, 0, 0)
+		p.end(s, gen, engine.Release, 0, 0)
 	}
 	return ok, err
 }

@@ -231,7 +231,7 @@ func (pt *Partition) AcquireAllIdle(ctx context.Context) []*Conn {
 	pcs := buf[:stack.Callers(2, buf[:p.depth])]
 	var out []*Conn
 	for _, s := range p.eng.TakeIdle(pt.idx, pcs) {
-		if ok, err := pt.prepare(ctx, s); !ok || err != nil {
+		if ok, err := pt.check(ctx, s, true); !ok || err != nil {
 			continue
 		}
 		out = append(out, newConn(s, false))
