@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
 	"github.com/poolguard/poolguard/pooltest"
 )
@@ -77,7 +78,7 @@ func TestBehindPgBouncer(t *testing.T) {
 					t.Fatal(err)
 				}
 			}()
-			eventually(t, "the leak proven", func() bool {
+			wait.Until(t, "the leak proven", func() bool {
 				runtime.GC()
 				return len(ev.Of(poolguard.LeakUnreachable)) == 1 && sync.Stats().InUse == 0
 			})
@@ -87,7 +88,7 @@ func TestBehindPgBouncer(t *testing.T) {
 			if !errors.Is(err, poolguard.ErrLeaseRevoked) {
 				t.Fatalf("a query held past MaxHold: %v, want ErrLeaseRevoked", err)
 			}
-			eventually(t, "the server's query cancelled", func() bool {
+			wait.Until(t, "the server's query cancelled", func() bool {
 				return count(t, srv, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'") == 0
 			})
 

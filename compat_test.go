@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 )
 
 // TestHooks checks pgxpool's hooks with pgxpool's meanings.
@@ -66,7 +67,7 @@ func TestHooks(t *testing.T) {
 	if c.PID() == pid || connects.Load() != 2 {
 		t.Fatalf("after PrepareConn refused PID %d, got PID %d with %d connects", pid, c.PID(), connects.Load())
 	}
-	eventually(t, "BeforeClose on the refused connection", func() bool { return closes.Load() == 1 })
+	wait.Until(t, "BeforeClose on the refused connection", func() bool { return closes.Load() == 1 })
 	c.Release()
 	<-released
 }
@@ -230,13 +231,13 @@ func TestMinIdleConns(t *testing.T) {
 		c.MinIdleConns = 2
 		c.HealthCheckPeriod = 20 * time.Millisecond
 	})
-	eventually(t, "two idle connections", func() bool { return p.Stat().IdleConns() == 2 })
+	wait.Until(t, "two idle connections", func() bool { return p.Stat().IdleConns() == 2 })
 	c, err := p.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Release()
-	eventually(t, "two idle connections beside the one in use", func() bool {
+	wait.Until(t, "two idle connections beside the one in use", func() bool {
 		st := p.Stat()
 		return st.IdleConns() == 2 && st.TotalConns() == 3
 	})
@@ -268,7 +269,7 @@ func TestResetAndAcquireAllIdle(t *testing.T) {
 	heldPID := held.PID()
 	p.Reset()
 	held.Release()
-	eventually(t, "every connection closed", func() bool { return p.Stat().TotalConns() == 0 })
+	wait.Until(t, "every connection closed", func() bool { return p.Stat().TotalConns() == 0 })
 	for _, pid := range append(pids, heldPID) {
 		if backendAlive(t, pid) {
 			t.Errorf("backend %d survived Reset", pid)
@@ -358,7 +359,7 @@ func TestExposedConnNotReused(t *testing.T) {
 			}
 			pid := kept.PgConn().PID()
 			p.Revoke(pid) // the only way back for a pinned lease: MaxHold, or by hand
-			eventually(t, "the exposed connection closed", func() bool { return !backendAlive(t, pid) })
+			wait.Until(t, "the exposed connection closed", func() bool { return !backendAlive(t, pid) })
 			c, err := p.Acquire(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -414,7 +415,7 @@ func TestDerivedObjectsKeepLease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	eventually(t, "the dropped transaction proven leaked", func() bool {
+	wait.Until(t, "the dropped transaction proven leaked", func() bool {
 		runtime.GC()
 		return len(ev.Of(poolguard.LeakUnreachable)) >= 1
 	})

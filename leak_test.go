@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 )
 
 var errValidation = errors.New("validation failed")
@@ -55,7 +56,7 @@ func TestOutageLeakReportedAndReclaimed(t *testing.T) {
 	}
 
 	runtime.GC()
-	eventually(t, "both leaks are proven", func() bool { return len(ev.Of(poolguard.LeakUnreachable)) == 2 })
+	wait.Until(t, "both leaks are proven", func() bool { return len(ev.Of(poolguard.LeakUnreachable)) == 2 })
 	for _, e := range ev.Of(poolguard.LeakUnreachable) {
 		want := fmt.Sprintf("leak_test.go:%d", acquireLine)
 		if !strings.HasSuffix(e.CallSite, want) || e.Partition != "sync" || !strings.HasSuffix(e.Function, ".syncUserData") {
@@ -94,9 +95,9 @@ func TestGCProvenLeakDestroysConnection(t *testing.T) {
 		t.Fatalf("Leases = %+v, want one held by leakOne on backend %d", ls, pid)
 	}
 	runtime.GC()
-	eventually(t, "the leak is proven", func() bool { return len(ev.Of(poolguard.LeakUnreachable)) == 1 })
+	wait.Until(t, "the leak is proven", func() bool { return len(ev.Of(poolguard.LeakUnreachable)) == 1 })
 	// The leaked connection is destroyed, never reused: its backend exits.
-	eventually(t, "the leaked backend exits", func() bool { return !backendAlive(t, pid) })
+	wait.Until(t, "the leaked backend exits", func() bool { return !backendAlive(t, pid) })
 	fullSize(t, p)
 }
 
@@ -107,7 +108,7 @@ func TestSuspectWarnedOnceThenReturned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the lease is suspected", func() bool { return len(ev.Of(poolguard.LeakSuspected)) == 1 })
+	wait.Until(t, "the lease is suspected", func() bool { return len(ev.Of(poolguard.LeakSuspected)) == 1 })
 	time.Sleep(100 * time.Millisecond) // several more scans: still one warning
 	if n := len(ev.Of(poolguard.LeakSuspected)); n != 1 {
 		t.Fatalf("suspect reported %d times, want once", n)
@@ -119,7 +120,7 @@ func TestSuspectWarnedOnceThenReturned(t *testing.T) {
 		t.Errorf("Stats counts %d suspected leases held, want 1", n)
 	}
 	c.Release()
-	eventually(t, "the return is noted", func() bool { return len(ev.Of(poolguard.LeakSuspectReturned)) == 1 })
+	wait.Until(t, "the return is noted", func() bool { return len(ev.Of(poolguard.LeakSuspectReturned)) == 1 })
 	if n := p.Stats().Total().Suspected; n != 0 {
 		t.Errorf("Stats counts %d suspected leases after the release, want 0", n)
 	}
@@ -151,11 +152,11 @@ func TestMaxHoldRevokesIdleLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := c.PID()
-	eventually(t, "the lease is revoked", func() bool { return p.Stats().Total().Reclaimed.Of(poolguard.ReclaimMaxHold) == 1 })
+	wait.Until(t, "the lease is revoked", func() bool { return p.Stats().Total().Reclaimed.Of(poolguard.ReclaimMaxHold) == 1 })
 	if _, err := c.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrLeaseRevoked) {
 		t.Fatalf("Exec after revocation: %v, want ErrLeaseRevoked", err)
 	}
-	eventually(t, "the backend exits", func() bool { return !backendAlive(t, pid) })
+	wait.Until(t, "the backend exits", func() bool { return !backendAlive(t, pid) })
 	if len(ev.Of(poolguard.LeakMaxHold)) != 1 {
 		t.Error("no max_hold event")
 	}
@@ -179,7 +180,7 @@ func TestMaxHoldCancelsQueryInFlight(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("revocation took %s: the query was not cancelled", d)
 	}
-	eventually(t, "the backend leaves pg_stat_activity", func() bool { return !backendAlive(t, pid) })
+	wait.Until(t, "the backend leaves pg_stat_activity", func() bool { return !backendAlive(t, pid) })
 	if _, err := c.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrLeaseRevoked) {
 		t.Fatalf("later Exec: %v, want ErrLeaseRevoked", err)
 	}
@@ -206,7 +207,7 @@ func TestScopeEscape(t *testing.T) {
 	if _, err := escaped.Exec(ctx, "SELECT 1"); !errors.Is(err, poolguard.ErrReleased) {
 		t.Fatalf("use after With: %v, want ErrReleased", err)
 	}
-	eventually(t, "the escape is reported", func() bool { return len(ev.Of(poolguard.LeakScopeEscaped)) == 1 })
+	wait.Until(t, "the escape is reported", func() bool { return len(ev.Of(poolguard.LeakScopeEscaped)) == 1 })
 	if e := ev.Of(poolguard.LeakScopeEscaped)[0]; !strings.HasSuffix(e.CallSite, fmt.Sprintf("leak_test.go:%d", useLine+1)) || e.Age != 0 {
 		t.Errorf("escape reported at %s, age %v; want the use at line %d, no age", e.CallSite, e.Age, useLine+1)
 	}
@@ -225,7 +226,7 @@ func TestScopeEscape(t *testing.T) {
 			_, inflight = c.Exec(ctx, "SELECT pg_sleep(30)")
 		}()
 		<-started
-		eventually(t, "the query is in flight", func() bool { return p.Leases()[0].State == poolguard.LeaseActive })
+		wait.Until(t, "the query is in flight", func() bool { return p.Leases()[0].State == poolguard.LeaseActive })
 		return nil
 	})
 	if err != nil {
@@ -235,7 +236,7 @@ func TestScopeEscape(t *testing.T) {
 	if !errors.Is(inflight, poolguard.ErrLeaseRevoked) {
 		t.Fatalf("query that outlived its scope: %v, want ErrLeaseRevoked", inflight)
 	}
-	eventually(t, "the second escape is reported", func() bool { return len(ev.Of(poolguard.LeakScopeEscaped)) == 2 })
+	wait.Until(t, "the second escape is reported", func() bool { return len(ev.Of(poolguard.LeakScopeEscaped)) == 2 })
 	fullSize(t, p)
 }
 
@@ -293,10 +294,10 @@ func TestCallSiteOfAGoroutineStartedOnThePool(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	p, _ := newPool(t, nil, nil)
 	go p.Exec(ctx, "SELECT pg_sleep(0.3)") // only its lease is looked at
-	eventually(t, "the lease is held", func() bool { return len(p.Leases()) == 1 })
+	wait.Until(t, "the lease is held", func() bool { return len(p.Leases()) == 1 })
 	ls := p.Leases()
 	if len(ls) == 1 && (ls[0].CallSite == "unknown" || ls[0].CallSite == "") {
 		t.Errorf("call site of a lease taken by go pool.Exec(...) = %q, want the nearest frame", ls[0].CallSite)
 	}
-	eventually(t, "the lease is released", func() bool { return len(p.Leases()) == 0 })
+	wait.Until(t, "the lease is released", func() bool { return len(p.Leases()) == 0 })
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard"
-	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
 	"github.com/poolguard/poolguard/pooltest"
 )
@@ -31,9 +30,6 @@ func newPool(t *testing.T, srv *pgtemp.Server, opt func(*poolguard.Config)) (*po
 	}
 	return pooltest.New(t, opts...), ev
 }
-
-// eventually polls cond until it holds (see wait.Until).
-var eventually = wait.Until
 
 // ctxTimeout returns a context that ends after d, cancelled at the end of
 // the test.

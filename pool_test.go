@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
 	"github.com/poolguard/poolguard/pooltest"
 )
@@ -112,7 +113,7 @@ func TestFIFOWithinPartition(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		eventually(t, "the waiter queues", func() bool { return p.Stats().Total().Waiting == i+1 })
+		wait.Until(t, "the waiter queues", func() bool { return p.Stats().Total().Waiting == i+1 })
 	}
 	release()
 	wg.Wait()
@@ -145,7 +146,7 @@ func TestRefusals(t *testing.T) {
 		_, err := p.Acquire(ctxTimeout(t, 10*time.Second)) //leakcheck:ignore this waiter is failed by Pause
 		waiting <- err
 	}()
-	eventually(t, "one caller waits", func() bool { return def.Stats().Waiting == 1 })
+	wait.Until(t, "one caller waits", func() bool { return def.Stats().Waiting == 1 })
 	if _, err := p.Acquire(ctx); !errors.Is(err, poolguard.ErrQueueFull) {
 		t.Fatalf("second waiter: %v, want ErrQueueFull", err)
 	}
@@ -170,7 +171,7 @@ func TestRefusals(t *testing.T) {
 		_, err := p.Acquire(cctx) //leakcheck:ignore this waiter is cancelled
 		waiting <- err
 	}()
-	eventually(t, "one caller waits", func() bool { return def.Stats().Waiting == 1 })
+	wait.Until(t, "one caller waits", func() bool { return def.Stats().Waiting == 1 })
 	cancelWait()
 	if err := <-waiting; !errors.Is(err, context.Canceled) || errors.Is(err, poolguard.ErrAcquireTimeout) {
 		t.Fatalf("cancelled waiter: %v, want context.Canceled", err)
@@ -454,7 +455,7 @@ func TestTerminatedBackends(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() { _, err := c.Exec(ctx, "SELECT pg_sleep(30)"); errc <- err }()
-	eventually(t, "the query runs", func() bool {
+	wait.Until(t, "the query runs", func() bool {
 		return count(t, pooltest.Server(t), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", int64(c.PID())) == 1
 	})
 	if err := pooltest.Server(t).Terminate(ctx, c.PID()); err != nil {
@@ -527,9 +528,9 @@ func TestMinConnsAndLifetime(t *testing.T) {
 		c.HealthCheckPeriod = 20 * time.Millisecond
 		c.MaxConnLifetime = 150 * time.Millisecond
 	})
-	eventually(t, "MinConns are opened", func() bool { return p.Stats().Total().Idle == 2 })
+	wait.Until(t, "MinConns are opened", func() bool { return p.Stats().Total().Idle == 2 })
 	// Expired connections are closed and MinConns restored with new ones.
-	eventually(t, "expired connections are replaced", func() bool {
+	wait.Until(t, "expired connections are replaced", func() bool {
 		st := p.Stats().Total()
 		return st.Closed >= 2 && st.Idle == 2
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pooltest"
 )
 
@@ -40,7 +41,7 @@ func TestRevokeDuringHealthCheck(t *testing.T) {
 				return true // not revocable yet: what a fix may do
 			}
 			revoked = true
-			eventually(t, "the revoked backend exits", func() bool { return !backendAlive(t, pid) })
+			wait.Until(t, "the revoked backend exits", func() bool { return !backendAlive(t, pid) })
 			if p.Conn.IsClosed() {
 				t.Errorf("Revoke closed the connection under the health check of the acquire it was granted to")
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/admin"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
 func snapshot(t *testing.T, base string) admin.Snapshot {
@@ -137,7 +138,7 @@ func TestSnapshotOfExhaustedPool(t *testing.T) {
 func TestSnapshotWithoutActivity(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	db := fmt.Sprintf("noactivity_%d", time.Now().UnixNano()) // unique with -count
-	dsn, err := server.CreateDatabase(ctx, db)
+	dsn, err := pooltest.Server(t).CreateDatabase(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestSnapshotWithoutActivity(t *testing.T) {
 	base := newHandler(t, pool, admin.Options{})
 	// New connections to the database are refused from now on; the pool's
 	// are already open.
-	if err := server.Exec(ctx, "ALTER DATABASE "+db+" WITH ALLOW_CONNECTIONS false"); err != nil {
+	if err := pooltest.Server(t).Exec(ctx, "ALTER DATABASE "+db+" WITH ALLOW_CONNECTIONS false"); err != nil {
 		t.Fatal(err)
 	}
 	s := snapshot(t, base)

@@ -8,31 +8,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.uber.org/goleak"
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/admin"
-	"github.com/poolguard/poolguard/pgtemp"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
-// server is the PostgreSQL server the tests share.
-var server *pgtemp.Server
-
-func TestMain(m *testing.M) {
-	os.Exit(pgtemp.Main(m, pgtemp.Options{}, func(s *pgtemp.Server) {
-		server = s
-		if u, err := url.Parse(s.DSN()); err == nil {
-			password, _ = u.User.Password()
-		}
-	}, func() error { return goleak.Find() }))
-}
+func TestMain(m *testing.M) { pooltest.VerifyTestMain(m) }
 
 // Secrets that must never appear in the handler's output.
 const (
@@ -40,16 +28,26 @@ const (
 	token    = "tok-3b7e5c0d8a-91f2e6"
 )
 
-// password is the server's, which the pools' connection strings carry.
-var password string
+// serverPassword is the shared server's, which the pools' connection
+// strings carry, and which no output may show.
+func serverPassword(t *testing.T) string {
+	u, err := url.Parse(pooltest.Server(t).DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	return password
+}
 
 // newPool returns a pool with an "api" and a "sync" partition on the
 // database dsn (the shared server's if empty), closed at the end of the
-// test. opts adjust the configuration.
+// test. opts adjust the configuration. It is not pooltest.New: the tests
+// hold leases on purpose until the pool closes, for the page to show them,
+// which pooltest's leak check would report.
 func newPool(t *testing.T, dsn string, opts ...func(*poolguard.Config)) *poolguard.Pool {
 	t.Helper()
 	if dsn == "" {
-		dsn = server.DSN()
+		dsn = pooltest.Server(t).DSN()
 	}
 	cfg, err := poolguard.ParseConfig(dsn)
 	if err != nil {
@@ -164,7 +162,7 @@ func (b *logBuffer) String() string {
 // the token.
 func noSecrets(t *testing.T, what, out string) {
 	t.Helper()
-	for _, s := range []string{password, argument, token} {
+	for _, s := range []string{serverPassword(t), argument, token} {
 		if s != "" && strings.Contains(out, s) {
 			t.Errorf("%s shows the secret %q:\n%s", what, s, out)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard/admin"
+	"github.com/poolguard/poolguard/pooltest"
 )
 
 // The server says what each statement's literals hold, under each
@@ -19,7 +20,7 @@ import (
 // tell which setting a session had.
 func TestRedactSQLBothSettings(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
-	conn, err := pgx.Connect(ctx, server.DSN())
+	conn, err := pgx.Connect(ctx, pooltest.Server(t).DSN())
 	if err != nil {
 		t.Fatal(err)
 	}

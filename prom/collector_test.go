@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pooltest"
 	"github.com/poolguard/poolguard/prom"
 )
@@ -57,7 +58,7 @@ func TestGauges(t *testing.T) {
 	c := newCollector(t, p, prom.WithPoolName("userapi"))
 	ctx := ctxTimeout(t, 30*time.Second)
 	idle := map[string]string{"db_client_connection_pool_name": "userapi/api", "db_client_connection_state": "idle"}
-	eventually(t, "the pool opens the API partition's MinConns", func() bool {
+	wait.Until(t, "the pool opens the API partition's MinConns", func() bool {
 		return value(t, c, "db_client_connection_count", idle) == 1
 	})
 	for _, name := range []string{"api", "sync"} {
@@ -143,14 +144,14 @@ func TestLeakVisible(t *testing.T) {
 	defer held.Release()
 	leak(t, p)
 
-	eventually(t, "the dropped lease is proven a leak", func() bool {
+	wait.Until(t, "the dropped lease is proven a leak", func() bool {
 		runtime.GC()
 		return value(t, c, "poolguard_leaks_total", with("kind", "unreachable")) == 1
 	})
 	if got := value(t, c, "poolguard_reclaimed_connections_total", with("reason", "leak")); got != 1 {
 		t.Errorf("reclaimed{reason=leak} = %v, want 1", got)
 	}
-	eventually(t, "the held lease is suspected", func() bool {
+	wait.Until(t, "the held lease is suspected", func() bool {
 		return value(t, c, "poolguard_suspected_leaks_total", def) == 1
 	})
 	if got := value(t, c, "db_client_connection_count", with("db_client_connection_state", "used")); got != 1 {

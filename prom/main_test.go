@@ -9,7 +9,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/poolguard/poolguard"
-	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pooltest"
 	"github.com/poolguard/poolguard/prom"
 )
@@ -84,9 +83,6 @@ func value(t *testing.T, c prometheus.Collector, name string, labels map[string]
 	}
 	return m.GetCounter().GetValue()
 }
-
-// eventually polls cond until it holds (see wait.Until).
-var eventually = wait.Until
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/poolguard/poolguard/internal/wait"
 )
 
 // fakeRes stands for a physical connection.
@@ -120,21 +122,10 @@ func notYet(t testing.TB, ch <-chan outcome, what string) {
 	}
 }
 
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-}
-
 // waitWaiting waits until n callers wait in partition part's queue.
 func waitWaiting(t testing.TB, e *Engine[*fakeRes], part, n int) {
 	t.Helper()
-	waitUntil(t, "the queue has the expected length", func() bool {
+	wait.Until(t, "the queue has the expected length", func() bool {
 		return e.Stats().Parts[part].Waiting == n
 	})
 }

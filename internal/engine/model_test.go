@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/poolguard/poolguard/internal/wait"
 )
 
 var (
@@ -282,7 +284,7 @@ func (m *model) wait() {
 	w.ch = acquireAsync(m.e, w.ctx, p)
 	if queued {
 		m.waiters[p] = append(m.waiters[p], w)
-		waitUntil(m.t, fmt.Sprintf("seed %d step %d: waiter queued", m.seed, m.step), func() bool {
+		wait.Until(m.t, fmt.Sprintf("seed %d step %d: waiter queued", m.seed, m.step), func() bool {
 			return m.e.Stats().Parts[p].Waiting == len(m.waiters[p])
 		})
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/internal/users"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pooltest"
 )
 
@@ -65,7 +66,7 @@ func TestSyncJob(t *testing.T) {
 				return
 			}
 			// The leaked Conn is unreachable: the next collection proves it.
-			waitFor(t, "the leak to be proven", func() bool {
+			wait.Until(t, "the leak to be proven", func() bool {
 				runtime.GC()
 				return len(ev.Events()) > 0 && sync.Stats().InUse == 0
 			})
@@ -94,7 +95,7 @@ func TestSyncBuggyMaxHold(t *testing.T) {
 	if err := users.SyncUserBuggy(t.Context(), sync, slog.New(slog.DiscardHandler), 1); !errors.Is(err, users.ErrValidation) {
 		t.Fatalf("SyncUserBuggy on a corrupt user: %v, want a validation error", err)
 	}
-	waitFor(t, "MaxHold to revoke the leaked lease", func() bool {
+	wait.Until(t, "MaxHold to revoke the leaked lease", func() bool {
 		st := sync.Stats()
 		return st.InUse == 0 && st.Reclaimed.Of(poolguard.ReclaimMaxHold) == 1
 	})

@@ -4,13 +4,9 @@ import (
 	"testing"
 
 	"github.com/poolguard/poolguard/internal/users/userstest"
-	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pooltest"
 )
 
 func TestMain(m *testing.M) { pooltest.VerifyTestMain(m) }
 
-var (
-	newPool = userstest.New
-	waitFor = wait.Until // polls until a condition holds
-)
+var newPool = userstest.New

@@ -12,6 +12,7 @@ import (
 
 	"github.com/poolguard/poolguard/examples/userapi/userapi"
 	"github.com/poolguard/poolguard/internal/users"
+	"github.com/poolguard/poolguard/internal/wait"
 )
 
 // TestShutdownInFlight checks that a shutdown lets the requests in flight
@@ -63,7 +64,7 @@ func TestShutdownInFlight(t *testing.T) {
 			codes <- resp.StatusCode
 		}()
 	}
-	waitFor(t, "the requests to wait on the lock", func() bool {
+	wait.Until(t, "the requests to wait on the lock", func() bool {
 		var waiting int
 		// Not on locker: pg_stat_activity is a snapshot per transaction.
 		err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
@@ -72,7 +73,7 @@ func TestShutdownInFlight(t *testing.T) {
 	})
 
 	stop() // the shutdown starts with n requests in flight
-	waitFor(t, "the listener to close", func() bool {
+	wait.Until(t, "the listener to close", func() bool {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err == nil {
 			c.Close()
