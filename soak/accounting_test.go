@@ -1,0 +1,151 @@
+package soak
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/poolguard/poolguard"
+)
+
+// recorder keeps what the leak accounting needs: the leaks the workload
+// made, the leak events the pool reported, and the leases the chaos
+// goroutine revoked.
+type recorder struct {
+	mu        sync.Mutex
+	leaks     []leak
+	proven    []poolguard.LeakEvent
+	suspected int
+	revokes   []revocation
+}
+
+// revocation is a lease that Pool.Revoke reported it ended, and when it
+// had returned.
+type revocation struct {
+	pid uint32
+	at  time.Time
+}
+
+func (r *recorder) leaked(l leak) {
+	r.mu.Lock()
+	r.leaks = append(r.leaks, l)
+	r.mu.Unlock()
+}
+
+// onLeak is the pool's Config.OnLeak.
+func (r *recorder) onLeak(ev poolguard.LeakEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ev.Kind.Proven() {
+		r.proven = append(r.proven, ev)
+	} else if ev.Kind == poolguard.LeakSuspected {
+		r.suspected++
+	}
+}
+
+func (r *recorder) revoked(pid uint32) {
+	at := time.Now()
+	r.mu.Lock()
+	r.revokes = append(r.revokes, revocation{pid, at})
+	r.mu.Unlock()
+}
+
+func (r *recorder) provenCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.proven)
+}
+
+func (r *recorder) revokeCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.revokes)
+}
+
+// leakFigures are the leak accounting's counts, by kind of leak.
+type leakFigures struct {
+	made, proven, revoked map[string]int
+	provenEvents          int
+	falseProofs           int
+	suspected             int
+}
+
+// check accounts for every deliberate leak and every proven leak event:
+// each proven leak must be at a leaking site of the workload and be one
+// of its leaks, and each leak must have ended exactly once, proven or
+// revoked.
+func (r *recorder) check() (leakFigures, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := leakFigures{made: map[string]int{}, proven: map[string]int{}, revoked: map[string]int{},
+		provenEvents: len(r.proven), suspected: r.suspected}
+	var problems []string
+	report := func(format string, args ...any) {
+		if len(problems) < 20 {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		}
+	}
+	usedEvent := make([]bool, len(r.proven))
+	for i, ev := range r.proven {
+		if siteKind(ev.CallSite) == "" {
+			f.falseProofs++
+			usedEvent[i] = true
+			report("false proof: %s", ev)
+		}
+	}
+	usedRevoke := make([]bool, len(r.revokes))
+	for _, l := range r.leaks {
+		f.made[l.kind]++
+		ev := -1
+		if l.kind == leakEscapedScope {
+			// The use of an escaped Conn is reported with the use's stack,
+			// and its lease had already ended: it is matched by call site.
+			if !l.revoked {
+				for i, e := range r.proven {
+					if !usedEvent[i] && e.Kind == poolguard.LeakScopeEscaped && siteKind(e.CallSite) == leakEscapedScope {
+						ev = i
+						break
+					}
+				}
+			}
+		} else {
+			for i, e := range r.proven {
+				if !usedEvent[i] && e.PID == l.pid && siteKind(e.CallSite) == l.kind && !e.Acquired.Before(l.began) {
+					ev = i
+					break
+				}
+			}
+		}
+		rv := -1
+		if l.kind != leakEscapedScope || l.revoked {
+			for i, v := range r.revokes {
+				if !usedRevoke[i] && v.pid == l.pid && v.at.After(l.began) {
+					rv = i
+					break
+				}
+			}
+		}
+		switch {
+		case ev >= 0 && rv >= 0:
+			report("%s leak on backend %d ended twice: proven (%s) and revoked", l.kind, l.pid, r.proven[ev].CallSite)
+		case ev >= 0:
+			f.proven[l.kind]++
+		case rv >= 0:
+			f.revoked[l.kind]++
+		default:
+			report("%s leak on backend %d, begun at %s, was neither proven nor revoked", l.kind, l.pid, l.began.Format(time.StampMilli))
+		}
+		if ev >= 0 {
+			usedEvent[ev] = true
+		}
+		if rv >= 0 {
+			usedRevoke[rv] = true
+		}
+	}
+	for i, ev := range r.proven {
+		if !usedEvent[i] {
+			report("proven leak at a leaking site matches no leak the workload made: %s", ev)
+		}
+	}
+	return f, problems
+}
