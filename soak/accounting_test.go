@@ -133,7 +133,14 @@ func (r *recorder) check() (leakFigures, []string) {
 		case rv >= 0:
 			f.revoked[l.kind]++
 		default:
-			report("%s leak on backend %d, begun at %s, was neither proven nor revoked", l.kind, l.pid, l.began.Format(time.StampMilli))
+			var seen []string
+			for _, e := range r.proven {
+				if e.PID == l.pid {
+					seen = append(seen, fmt.Sprintf("%s at %s acquired %s", e.Kind, e.CallSite, e.Acquired.Format(time.StampMicro)))
+				}
+			}
+			report("%s leak on backend %d, begun at %s, was neither proven nor revoked (events on that backend: %v)",
+				l.kind, l.pid, l.began.Format(time.StampMicro), seen)
 		}
 		if ev >= 0 {
 			usedEvent[ev] = true
@@ -144,7 +151,8 @@ func (r *recorder) check() (leakFigures, []string) {
 	}
 	for i, ev := range r.proven {
 		if !usedEvent[i] {
-			report("proven leak at a leaking site matches no leak the workload made: %s", ev)
+			report("proven leak at a leaking site matches no leak the workload made: backend %d, acquired %s: %s",
+				ev.PID, ev.Acquired.Format(time.StampMicro), ev)
 		}
 	}
 	return f, problems

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,6 +147,13 @@ func (c *chaos) terminate() {
 	if err != nil || len(bs) == 0 {
 		return
 	}
+	// Half the time an idle backend, if there is one: under load most
+	// are busy.
+	if rand.IntN(2) == 0 {
+		if idle := slices.DeleteFunc(slices.Clone(bs), func(b backend) bool { return b.state != "idle" }); len(idle) > 0 {
+			bs = idle
+		}
+	}
 	b = bs[rand.IntN(len(bs))]
 	kind := faultTerminateBusy
 	if b.state == "idle" {
@@ -155,9 +163,17 @@ func (c *chaos) terminate() {
 	c.faults[kind].add(err)
 }
 
-// revoke takes back a random lease, as an operator would with Pool.Revoke.
+// revoke takes back a random lease, as an operator would with
+// Pool.Revoke, among the leases whose acquire has surely returned: those
+// running a call or inside a transaction, and those held for a while
+// (the dropped ones, until a collection proves them). The engine lists a
+// lease as soon as it grants it, while its acquire still checks the
+// connection, and revoking it then closes the connection under the check:
+// see TestRevokeDuringHealthCheck.
 func (c *chaos) revoke() {
-	ls := c.pool.Leases()
+	ls := slices.DeleteFunc(c.pool.Leases(), func(l poolguard.LeaseInfo) bool {
+		return l.State == poolguard.LeaseIdle && l.Age < time.Second
+	})
 	if len(ls) == 0 {
 		return
 	}
@@ -244,8 +260,11 @@ func (c *chaos) immediateRestart(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		return err
 	}
+	// The backend is the chaos goroutine's own: it must still run while
+	// its postmaster is looked up.
+	err = quitPostmaster(ctx, backend)
 	c.closeConn()
-	if err := quitPostmaster(ctx, backend); err != nil {
+	if err != nil {
 		return err
 	}
 	// Start does nothing until pgtemp has seen the old postmaster exit,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -24,6 +25,7 @@ const appPrefix = "soak/"
 type monitor struct {
 	t        *testing.T
 	srv      *pgtemp.Server
+	pool     *poolguard.Pool
 	maxConns int
 	maxPart  map[string]int // by application_name
 
@@ -35,8 +37,23 @@ type monitor struct {
 	confirmed int
 }
 
-func newMonitor(t *testing.T, srv *pgtemp.Server, maxConns int, maxPart map[string]int) *monitor {
-	return &monitor{t: t, srv: srv, maxConns: maxConns, maxPart: maxPart, peakPart: map[string]int{}}
+func newMonitor(t *testing.T, srv *pgtemp.Server, pool *poolguard.Pool, maxPart map[string]int) *monitor {
+	return &monitor{t: t, srv: srv, pool: pool, maxConns: pool.Config().MaxConns, maxPart: maxPart, peakPart: map[string]int{}}
+}
+
+// checkStats checks the pool's own counts, which it takes in one step:
+// never more connections than MaxConns, closing ones included, and never
+// more leases in a partition than its Max.
+func (m *monitor) checkStats() {
+	st := m.pool.Stats()
+	if st.TotalConns > st.MaxConns {
+		m.t.Errorf("the pool counts %d connections, MaxConns is %d", st.TotalConns, st.MaxConns)
+	}
+	for _, ps := range st.Partitions {
+		if ps.InUse > ps.Max {
+			m.t.Errorf("partition %q holds %d leases, its Max is %d", ps.Name, ps.InUse, ps.Max)
+		}
+	}
 }
 
 // backends maps the pool's backends on the server to their
@@ -96,6 +113,7 @@ func (m *monitor) run(stop <-chan struct{}) {
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
+		m.checkStats()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if conn == nil || conn.IsClosed() {
 			var err error
@@ -159,12 +177,23 @@ func (m *monitor) confirm(ctx context.Context, conn *pgx.Conn, first backends, w
 
 // count returns the number of the pool's backends on the server now.
 func count(ctx context.Context, srv *pgtemp.Server) (int, error) {
-	conn, err := connect(ctx, srv, "soak-check")
+	return countWhere(ctx, srv.DSN(), "application_name LIKE $1", appPrefix+"%")
+}
+
+// countWhere counts the backends of the server at dsn that match where,
+// on a connection of its own.
+func countWhere(ctx context.Context, dsn, where string, args ...any) (int, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return 0, err
+	}
+	cfg.RuntimeParams["application_name"] = "soak-check"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1", appPrefix+"%").Scan(&n)
+	err = conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE "+where, args...).Scan(&n)
 	return n, err
 }

@@ -201,7 +201,7 @@ func (w *workload) run(ctx context.Context, kind string) error {
 	case leakRowsInScope:
 		return rowsInScope(ctx, w.part(), w.rec)
 	case leakEscapedScope:
-		return escapeScope(ctx, w.part(), w.rec)
+		return escapeScope(ctx, w.t, w.part(), w.rec)
 	}
 	panic("unknown operation " + kind)
 }
