@@ -62,6 +62,10 @@ func (r *recorder) revokeCount() int {
 	return len(r.revokes)
 }
 
+// pidMargin is how far before a leak began its lease may say it was
+// acquired; see check.
+const pidMargin = time.Second
+
 // leakFigures are the leak accounting's counts, by kind of leak.
 type leakFigures struct {
 	made, proven, revoked map[string]int
@@ -109,19 +113,24 @@ func (r *recorder) check() (leakFigures, []string) {
 				}
 			}
 		} else {
+			// The earliest event on the leak's backend since it began. A
+			// lease granted to a waiter takes the time at which the
+			// releaser that served it read the clock, which may be a
+			// little before the waiter arrived: hence the margin. A
+			// backend's PID is not reused within it.
+			from := l.began.Add(-pidMargin)
 			for i, e := range r.proven {
-				if !usedEvent[i] && e.PID == l.pid && siteKind(e.CallSite) == l.kind && !e.Acquired.Before(l.began) {
+				if !usedEvent[i] && e.PID == l.pid && siteKind(e.CallSite) == l.kind && !e.Acquired.Before(from) &&
+					(ev < 0 || e.Acquired.Before(r.proven[ev].Acquired)) {
 					ev = i
-					break
 				}
 			}
 		}
 		rv := -1
 		if l.kind != leakEscapedScope || l.revoked {
 			for i, v := range r.revokes {
-				if !usedRevoke[i] && v.pid == l.pid && v.at.After(l.began) {
+				if !usedRevoke[i] && v.pid == l.pid && v.at.After(l.began) && (rv < 0 || v.at.Before(r.revokes[rv].at)) {
 					rv = i
-					break
 				}
 			}
 		}
