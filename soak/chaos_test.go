@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ const (
 	faultRestartFast      = "restart_fast"      // the server's fast shutdown, then a start
 	faultRestartImmediate = "restart_immediate" // its immediate shutdown (SIGQUIT), crash recovery on start
 	faultPause            = "pause"             // a partition paused for a moment
-	faultRevoke           = "revoke"            // Pool.Revoke of a random lease
+	faultRevoke           = "revoke"            // Pool.Revoke of a lease offered by the workload, or of a dropped one
 	faultLockRow          = "lock_row"          // an account's row locked for a moment: statements on it stall
 	faultLockTable        = "lock_table"        // the accounts table locked: every ledger write stalls
 	faultGC               = "gc"                // a garbage collection: dropped leases are proven
@@ -40,11 +41,12 @@ type chaos struct {
 	faults   map[string]*counter
 	restarts atomic.Int64 // restarts the pool came through
 	conn     *pgx.Conn    // the chaos goroutine's own connection, not the pool's
+	offered  *offered     // leases the workload offers for revocation
 	stop     <-chan struct{}
 }
 
-func newChaos(t *testing.T, srv *pgtemp.Server, pool *poolguard.Pool, rec *recorder, stop <-chan struct{}) *chaos {
-	return &chaos{t: t, srv: srv, pool: pool, rec: rec, faults: counters(faultKinds), stop: stop}
+func newChaos(t *testing.T, srv *pgtemp.Server, pool *poolguard.Pool, rec *recorder, o *offered, stop <-chan struct{}) *chaos {
+	return &chaos{t: t, srv: srv, pool: pool, rec: rec, offered: o, faults: counters(faultKinds), stop: stop}
 }
 
 // run injects faults until stop is closed, and restarts the server every
@@ -163,25 +165,56 @@ func (c *chaos) terminate() {
 	c.faults[kind].add(err)
 }
 
-// revoke takes back a random lease, as an operator would with
-// Pool.Revoke, among the leases whose acquire has surely returned: those
-// running a call or inside a transaction, and those held for a while
-// (the dropped ones, until a collection proves them). The engine lists a
-// lease as soon as it grants it, while its acquire still checks the
-// connection, and revoking it then closes the connection under the check:
-// see TestRevokeDuringHealthCheck.
+// revoke takes back a random lease with Pool.Revoke, as an operator would:
+// a lease the workload offers (held between calls, with a call in flight,
+// or inside a transaction), or a dropped Conn not yet proven leaked.
+//
+// Revoke names a lease by its backend, not by its generation, so the
+// lease must stay the same between the choice and the call: a lease
+// offered is withdrawn under the same lock before it is released, and a
+// dropped Conn's connection is never reused. A lease picked at random
+// from Pool.Leases could end meanwhile and its connection go to a new
+// acquire, still checking it, whose connection the revocation would then
+// close under the check: see TestRevokeDuringHealthCheck.
 func (c *chaos) revoke() {
-	ls := slices.DeleteFunc(c.pool.Leases(), func(l poolguard.LeaseInfo) bool {
-		return l.State == poolguard.LeaseIdle && l.Age < time.Second
-	})
-	if len(ls) == 0 {
+	var pids []uint32
+	for _, l := range c.pool.Leases() {
+		if siteKind(l.CallSite) == leakDroppedConn {
+			pids = append(pids, l.PID)
+		}
+	}
+	c.offered.mu.Lock()
+	defer c.offered.mu.Unlock()
+	for pid := range c.offered.pids {
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
 		return
 	}
-	pid := ls[rand.IntN(len(ls))].PID
+	pid := pids[rand.IntN(len(pids))]
 	if c.pool.Revoke(pid) {
 		c.rec.revoked(pid)
 		c.faults[faultRevoke].ok.Add(1)
 	}
+}
+
+// offered are the leases the workload offers for revocation, by backend.
+type offered struct {
+	mu   sync.Mutex
+	pids map[uint32]bool
+}
+
+func (o *offered) add(pid uint32) {
+	o.mu.Lock()
+	o.pids[pid] = true
+	o.mu.Unlock()
+}
+
+// remove withdraws the offer; it waits for a revocation in progress.
+func (o *offered) remove(pid uint32) {
+	o.mu.Lock()
+	delete(o.pids, pid)
+	o.mu.Unlock()
 }
 
 // pause pauses a random partition for a moment: its callers, waiting or

@@ -58,11 +58,7 @@ func TestSoak(t *testing.T) {
 	cfg.MaxConns = maxConns
 	cfg.Partitions = partitions
 	cfg.SuspectAfter = 2 * time.Second
-	// No ping before reuse: a dead connection fails its first statement
-	// instead. The ping widens the window in which a revocation races
-	// with the acquire's check of the connection (see
-	// TestRevokeDuringHealthCheck) from a few instructions to a round trip.
-	cfg.PingAfterIdle = -1
+	cfg.PingAfterIdle = 100 * time.Millisecond
 	cfg.OnLeak = rec.onLeak
 	// Thousands of leaks are reported: the events are checked, not logged.
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -77,10 +73,11 @@ func TestSoak(t *testing.T) {
 		limits[appPrefix+p.Name] = p.Max
 	}
 	ledger := newLedger()
-	w := newWorkload(t, pool, ledger, rec)
+	offers := &offered{pids: map[uint32]bool{}}
+	w := newWorkload(t, pool, ledger, rec, offers)
 	stopMonitor, stopChaos, stopWork := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	mon := newMonitor(t, srv, pool, limits)
-	ch := newChaos(t, srv, pool, rec, stopChaos)
+	ch := newChaos(t, srv, pool, rec, offers, stopChaos)
 	var monitors, chaosDone, work sync.WaitGroup
 	monitors.Go(func() { mon.run(stopMonitor) })
 	for range workers {
@@ -113,6 +110,8 @@ func TestSoak(t *testing.T) {
 		t.Errorf("the pool counts %d revocations, Pool.Revoke reported %d", got, want)
 	}
 
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	conn, err := connect(ctx, srv, "soak-check")
 	if err != nil {
 		t.Fatal(err)

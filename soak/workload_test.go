@@ -28,6 +28,7 @@ var ops = []struct {
 	{"copy", 6},
 	{"begin_commit", 10},
 	{"slow_query", 4},
+	{"offer_revoke", 4},
 	{"panic_with", 2},
 	{"panic_with_tx", 2},
 	{leakDroppedConn, 1},
@@ -68,17 +69,18 @@ type workload struct {
 	parts  []*poolguard.Partition
 	ledger *ledger
 	rec    *recorder
+	offers *offered // leases offered to the chaos goroutine for revocation
 	ops    map[string]*counter
 	ctxs   map[string]*counter
 	panics atomic.Int64 // deliberate panics recovered
 }
 
-func newWorkload(t *testing.T, pool *poolguard.Pool, l *ledger, rec *recorder) *workload {
+func newWorkload(t *testing.T, pool *poolguard.Pool, l *ledger, rec *recorder, o *offered) *workload {
 	kinds := make([]string, len(ops))
 	for i, op := range ops {
 		kinds[i] = op.kind
 	}
-	return &workload{t: t, pool: pool, parts: pool.Partitions(), ledger: l, rec: rec,
+	return &workload{t: t, pool: pool, parts: pool.Partitions(), ledger: l, rec: rec, offers: o,
 		ops: counters(kinds), ctxs: counters([]string{ctxDeadline, ctxCancel})}
 }
 
@@ -190,6 +192,8 @@ func (w *workload) run(ctx context.Context, kind string) error {
 		// Holds a backend in pg_sleep, often past the context's end.
 		_, err := w.part().Exec(ctx, "SELECT pg_sleep($1)", float64(rand.IntN(300))/1000)
 		return err
+	case "offer_revoke":
+		return w.offerRevoke(ctx)
 	case "panic_with":
 		return w.panicWith(ctx)
 	case "panic_with_tx":
@@ -322,6 +326,49 @@ func (w *workload) connBusy(ctx context.Context) error {
 		}
 		return rows.Err()
 	})
+}
+
+// offerRevoke holds a lease offered to the chaos goroutine for
+// revocation, for a moment: idle between calls, with a call in flight, or
+// inside a transaction that writes to the ledger. It offers the lease
+// only once a call has entered it, so its acquire has returned, and
+// withdraws the offer before releasing it.
+func (w *workload) offerRevoke(ctx context.Context) error {
+	c, err := w.part().Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+		return err
+	}
+	pid := c.PID()
+	w.offers.add(pid)
+	defer w.offers.remove(pid) // before the Release
+	switch rand.IntN(3) {
+	case 0:
+		time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond)
+		_, err = c.Exec(ctx, "SELECT 1")
+		return err
+	case 1:
+		_, err = c.Exec(ctx, "SELECT pg_sleep($1)", float64(rand.IntN(200))/1000)
+		return err
+	}
+	wr := w.ledger.newWrite("offer_revoke")
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		w.ledger.settle(wr, failed)
+		return err
+	}
+	if err := wr.apply(ctx, tx); err != nil {
+		w.ledger.settle(wr, failed)
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
+	err = tx.Commit(ctx)
+	w.ledger.settle(wr, outcomeOf(err, true))
+	return err
 }
 
 // panicWith panics inside With with rows open; the worker recovers.
