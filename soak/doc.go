@@ -15,7 +15,8 @@
 // A chaos goroutine meanwhile terminates random backends of the pool,
 // idle and busy; restarts the server every so often, alternating a fast
 // shutdown with an immediate one; pauses and resumes partitions; revokes
-// random leases with Pool.Revoke; holds row and table locks that stall
+// leases with Pool.Revoke (those the workload offers, and dropped ones,
+// which cannot change under the call); holds row and table locks that stall
 // the workload's statements; and runs the garbage collector.
 //
 // What is checked, during the run and at its end:
