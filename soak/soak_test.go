@@ -80,6 +80,8 @@ func TestSoak(t *testing.T) {
 	ch := newChaos(t, srv, pool, rec, offers, stopChaos)
 	var monitors, chaosDone, work sync.WaitGroup
 	monitors.Go(func() { mon.run(stopMonitor) })
+	stopMonitoring := sync.OnceFunc(func() { close(stopMonitor); monitors.Wait() })
+	defer stopMonitoring() // also when a check below stops the test
 	for range workers {
 		work.Go(func() { w.worker(stopWork) })
 	}
@@ -99,8 +101,7 @@ func TestSoak(t *testing.T) {
 	ran := time.Since(start)
 
 	quiesce(t, pool, srv, rec)
-	close(stopMonitor)
-	monitors.Wait()
+	stopMonitoring()
 
 	lf, problems := rec.check()
 	for _, p := range problems {
