@@ -104,12 +104,10 @@ func (r *recorder) check() (leakFigures, []string) {
 		if l.kind == leakEscapedScope {
 			// The use of an escaped Conn is reported with the use's stack,
 			// and its lease had already ended: it is matched by call site.
-			if !l.revoked {
-				for i, e := range r.proven {
-					if !usedEvent[i] && e.Kind == poolguard.LeakScopeEscaped && siteKind(e.CallSite) == leakEscapedScope {
-						ev = i
-						break
-					}
+			for i, e := range r.proven {
+				if !usedEvent[i] && e.Kind == poolguard.LeakScopeEscaped && siteKind(e.CallSite) == leakEscapedScope {
+					ev = i
+					break
 				}
 			}
 		} else {
@@ -127,7 +125,7 @@ func (r *recorder) check() (leakFigures, []string) {
 			}
 		}
 		rv := -1
-		if l.kind != leakEscapedScope || l.revoked {
+		if l.kind != leakEscapedScope {
 			for i, v := range r.revokes {
 				if !usedRevoke[i] && v.pid == l.pid && v.at.After(l.began) && (rv < 0 || v.at.Before(r.revokes[rv].at)) {
 					rv = i
