@@ -169,22 +169,34 @@ func (c *chaos) terminate() {
 // a lease the workload offers (held between calls, with a call in flight,
 // or inside a transaction), or a dropped Conn not yet proven leaked.
 //
-// Revoke names a lease by its backend, not by its generation, so the
-// lease must stay the same between the choice and the call: a lease
-// offered is withdrawn under the same lock before it is released, and a
-// dropped Conn's connection is never reused. A lease picked at random
-// from Pool.Leases could end meanwhile and its connection go to a new
-// acquire, still checking it, whose connection the revocation would then
-// close under the check: see TestRevokeDuringHealthCheck.
+// Revoke names a lease by its backend, not by its generation, and the
+// engine lists a lease as soon as it grants it, while its acquire still
+// checks the connection: revoking it then closes the connection under
+// the check (see TestRevokeDuringHealthCheck). So the lease must be past
+// its acquire and stay the same between the choice and the call: the
+// workload offers a lease only once a call has entered it, and withdraws
+// the offer under the same lock before releasing it; a dropped Conn is
+// offered once its call has entered it, and its connection is never
+// reused.
 func (c *chaos) revoke() {
-	var pids []uint32
+	live := map[uint32]bool{}
 	for _, l := range c.pool.Leases() {
 		if siteKind(l.CallSite) == leakDroppedConn {
-			pids = append(pids, l.PID)
+			live[l.PID] = true
 		}
 	}
 	c.offered.mu.Lock()
 	defer c.offered.mu.Unlock()
+	var pids []uint32
+	for pid := range c.offered.dropped {
+		if !live[pid] {
+			// Proven or revoked: forgotten before the server may give
+			// its PID to another backend.
+			delete(c.offered.dropped, pid)
+			continue
+		}
+		pids = append(pids, pid)
+	}
 	for pid := range c.offered.pids {
 		pids = append(pids, pid)
 	}
@@ -200,8 +212,13 @@ func (c *chaos) revoke() {
 
 // offered are the leases the workload offers for revocation, by backend.
 type offered struct {
-	mu   sync.Mutex
-	pids map[uint32]bool
+	mu      sync.Mutex
+	pids    map[uint32]bool // held, withdrawn before release
+	dropped map[uint32]bool // dropped Conns, until proven or revoked
+}
+
+func newOffered() *offered {
+	return &offered{pids: map[uint32]bool{}, dropped: map[uint32]bool{}}
 }
 
 func (o *offered) add(pid uint32) {
@@ -214,6 +231,13 @@ func (o *offered) add(pid uint32) {
 func (o *offered) remove(pid uint32) {
 	o.mu.Lock()
 	delete(o.pids, pid)
+	o.mu.Unlock()
+}
+
+// drop offers the lease of a dropped Conn.
+func (o *offered) drop(pid uint32) {
+	o.mu.Lock()
+	o.dropped[pid] = true
 	o.mu.Unlock()
 }
 

@@ -65,17 +65,22 @@ type leak struct {
 }
 
 // dropConn acquires a connection on pt, runs a statement and drops the
-// Conn without releasing it: the garbage collector proves the leak.
-func dropConn(ctx context.Context, pt *poolguard.Partition, rec *recorder) error {
+// Conn without releasing it: the garbage collector proves the leak,
+// unless the chaos goroutine, to which it is offered, revokes it first.
+func dropConn(ctx context.Context, pt *poolguard.Partition, rec *recorder, o *offered) error {
 	began := time.Now()
 	leakSite(leakDroppedConn)
 	c, err := pt.Acquire(ctx) //leakcheck:ignore dropped on purpose: the soak checks that the pool proves the leak
 	if err != nil {
 		return err
 	}
-	rec.leaked(leak{kind: leakDroppedConn, pid: c.PID(), began: began})
-	_, err = c.Exec(ctx, "SELECT 1")
-	return err
+	pid := c.PID()
+	rec.leaked(leak{kind: leakDroppedConn, pid: pid, began: began})
+	if _, err = c.Exec(ctx, "SELECT 1"); err != nil {
+		return err
+	}
+	o.drop(pid) // past its acquire: a call has entered the lease
+	return nil
 }
 
 // dropTx begins a transaction on the pool, writes a ledger row in it and

@@ -73,7 +73,7 @@ func TestSoak(t *testing.T) {
 		limits[appPrefix+p.Name] = p.Max
 	}
 	ledger := newLedger()
-	offers := &offered{pids: map[uint32]bool{}}
+	offers := newOffered()
 	w := newWorkload(t, pool, ledger, rec, offers)
 	stopMonitor, stopChaos, stopWork := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	mon := newMonitor(t, srv, pool, limits)

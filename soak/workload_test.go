@@ -199,7 +199,7 @@ func (w *workload) run(ctx context.Context, kind string) error {
 	case "panic_with_tx":
 		return w.panicWithTx(ctx)
 	case leakDroppedConn:
-		return dropConn(ctx, w.part(), w.rec)
+		return dropConn(ctx, w.part(), w.rec, w.offers)
 	case leakDroppedTx:
 		return dropTx(ctx, w.pool, w.ledger, w.rec)
 	case leakRowsInScope:
