@@ -171,9 +171,10 @@ func (c *chaos) terminate() {
 //
 // Revoke names a lease by its backend, not by its generation, and the
 // engine lists a lease as soon as it grants it, while its acquire still
-// checks the connection: revoking it then closes the connection under
-// the check (see TestRevokeDuringHealthCheck). So the lease must be past
-// its acquire and stay the same between the choice and the call: the
+// checks the connection (which a revocation interrupts, see the root
+// package's TestRevokeDuringHealthCheck). So that the accounting knows
+// which lease it took back, the lease must be past its acquire and stay
+// the same between the choice and the call: the
 // workload offers a lease only once a call has entered it, and withdraws
 // the offer under the same lock before releasing it; a dropped Conn is
 // offered once its call has entered it, and its connection is never
