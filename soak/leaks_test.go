@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,15 +36,10 @@ func leakSite(kind string) {
 	sites.Store(fmt.Sprintf("%s:%d", shortFile(file), line+1), kind)
 }
 
+// shortFile names a file as a LeakEvent's call site does: its directory
+// and its name.
 func shortFile(path string) string {
-	i := strings.LastIndexByte(path, '/')
-	if i < 0 {
-		return path
-	}
-	if j := strings.LastIndexByte(path[:i], '/'); j >= 0 {
-		return path[j+1:]
-	}
-	return path
+	return filepath.Base(filepath.Dir(path)) + "/" + filepath.Base(path)
 }
 
 // siteKind returns the kind of leak made at a call site, or "".
