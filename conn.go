@@ -51,8 +51,18 @@ func (c *Conn) part() *Partition { return c.slot.Res.part }
 // this handle proves nothing.
 func (c *Conn) returnToken() {
 	p := (*unsafe.Pointer)(unsafe.Pointer(&c.tok))
-	if t := (*token)(atomic.SwapPointer(p, nil)); t != nil {
-		c.slot.Res.token.Store(t)
+	t := (*token)(atomic.SwapPointer(p, nil))
+	if t == nil {
+		return
+	}
+	pc := c.slot.Res
+	pc.token.Store(t)
+	if !c.slot.Held(c.gen) {
+		// The lease was taken back, and its connection is closing or
+		// closed, perhaps before the token came back: disarm it here, or
+		// the token and the connection, which point at each other, would
+		// never be freed.
+		pc.discardToken()
 	}
 }
 
