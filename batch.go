@@ -53,6 +53,7 @@ func (b *batchResults) Close() error {
 		return b.err
 	}
 	b.closed = true
+	b.pc.rowsOpen.Store(false)
 	b.err = b.c.exit(b.pc, b.BatchResults.Close())
 	// A transaction the batch began holds the lease until it ends.
 	if b.release && (b.tx == nil || !b.pc.inTx()) {

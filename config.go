@@ -58,8 +58,9 @@ type Config struct {
 	// context. A connection that does not answer in time is replaced.
 	PingTimeout time.Duration
 
-	// SuspectAfter reports a lease held longer than this with no query in
-	// flight as a suspected leak, once, with the stack that acquired it.
+	// SuspectAfter reports a lease held longer than this with no statement
+	// running (idle, or with its rows or batch results left open) as a
+	// suspected leak, once, with the stack that acquired it.
 	// Partitions may override it.
 	SuspectAfter time.Duration
 	// MaxHold revokes a lease of the default partition held longer than

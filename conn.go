@@ -215,6 +215,7 @@ func (c *Conn) query(ctx context.Context, via pgx.Tx, sql string, args []any, re
 	if err == nil {
 		var r pgx.Rows
 		if r, err = on(pc, via).Query(ctx, sql, args...); err == nil {
+			pc.rowsOpen.Store(true)
 			return &rows{Rows: r, c: c, pc: pc, release: release}, nil
 		}
 		err = c.exit(pc, err)
@@ -236,6 +237,7 @@ func (c *Conn) sendBatch(ctx context.Context, via pgx.Tx, b *pgx.Batch, release 
 		return pgx.FailedBatchResults(b, err)
 	}
 	br := &batchResults{BatchResults: on(pc, via).SendBatch(ctx, b), c: c, pc: pc, release: release}
+	pc.rowsOpen.Store(true)
 	if t := br.BatchResults.Tx(); t != nil {
 		br.tx = &tx{inner: t, c: c, release: release}
 	}

@@ -30,7 +30,8 @@ const (
 	LeakMaxHold
 	// LeakOpenAtClose: the lease was still held when Close gave up waiting.
 	LeakOpenAtClose
-	// LeakSuspected: held longer than SuspectAfter with no query in flight.
+	// LeakSuspected: held longer than SuspectAfter with no statement
+	// running: idle, or with its rows or batch results left open.
 	LeakSuspected
 	// LeakSuspectReturned: a suspect was released after all.
 	LeakSuspectReturned
@@ -136,7 +137,7 @@ func (k LeakKind) describe() string {
 	case LeakOpenAtClose:
 		return "connection still held at Close, revoked"
 	case LeakSuspected:
-		return "suspected leak (held past SuspectAfter, idle)"
+		return "suspected leak (held past SuspectAfter, no statement running)"
 	case LeakSuspectReturned:
 		return "suspected leak returned after all"
 	}
@@ -340,7 +341,10 @@ func (p *Pool) scan(now time.Time) {
 			p.end(l.Slot, l.Gen, engine.Revoke, ReclaimMaxHold, LeakMaxHold)
 			continue
 		}
-		if cfg.SuspectAfter > 0 && age > cfg.SuspectAfter && !l.Busy && !l.Suspected && p.eng.MarkSuspected(l.Slot, l.Gen) {
+		// A lease busy in a statement is not a suspect, however long the
+		// statement; one busy only because its rows are with the holder is.
+		idle := !l.Busy || l.Slot.Res.rowsOpen.Load()
+		if cfg.SuspectAfter > 0 && age > cfg.SuspectAfter && idle && !l.Suspected && p.eng.MarkSuspected(l.Slot, l.Gen) {
 			p.report(LeakSuspected, l)
 		}
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/internal/wait"
 )
@@ -143,6 +145,50 @@ func TestSuspectNotRaisedWhileQueryInFlight(t *testing.T) {
 		t.Fatalf("a lease busy in a query was suspected %d times", n)
 	}
 }
+
+// Rows left open keep the connection busy, but the holder, not a
+// statement, keeps it so: the outage's early return with rows unclosed must
+// still become a suspect.
+func TestSuspectRaisedWhileResultsLeftOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(ctx context.Context, c *poolguard.Conn) (io.Closer, error)
+	}{
+		{"rows", func(ctx context.Context, c *poolguard.Conn) (io.Closer, error) {
+			r, err := c.Query(ctx, "SELECT generate_series(1, 3)")
+			return closerFunc(func() error { r.Close(); return r.Err() }), err
+		}},
+		{"batch", func(ctx context.Context, c *poolguard.Conn) (io.Closer, error) {
+			b := &pgx.Batch{}
+			b.Queue("SELECT 1")
+			return c.SendBatch(ctx, b), nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxTimeout(t, 30*time.Second)
+			p, ev := newPool(t, nil, func(c *poolguard.Config) { c.SuspectAfter = 50 * time.Millisecond })
+			c, err := p.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := tc.open(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait.Until(t, "the lease is suspected", func() bool { return len(ev.Of(poolguard.LeakSuspected)) == 1 })
+			if err := res.Close(); err != nil {
+				t.Fatal(err)
+			}
+			c.Release()
+			wait.Until(t, "the suspect is returned", func() bool { return len(ev.Of(poolguard.LeakSuspectReturned)) == 1 })
+			fullSize(t, p)
+		})
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 func TestMaxHoldRevokesIdleLease(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)

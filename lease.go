@@ -22,6 +22,10 @@ type pconn struct {
 	// of the end of the last call, or stateBroken once it closed or must
 	// not be reused: written by the holder, read by anyone.
 	state atomic.Uint32
+	// rowsOpen is set while rows or batch results are with the holder: the
+	// lease is busy, but what keeps it busy is the holder, not a statement,
+	// so it may be a suspect (rows left open on an error path).
+	rowsOpen atomic.Bool
 	// exposed is set once the pgx.Conn was handed out beyond the lease's
 	// checks (Conn.Raw, Conn.Conn, a transaction's Conn): the connection
 	// is then closed when the lease ends.

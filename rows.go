@@ -50,6 +50,7 @@ func (r *rows) finish() {
 	if r.pc == nil {
 		return
 	}
+	r.pc.rowsOpen.Store(false)
 	r.err = r.c.exit(r.pc, r.err)
 	if r.release {
 		r.c.Release()
