@@ -10,6 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// errBehindPooler is why the leases are not joined with pg_stat_activity
+// when the pool connects through a pooler.
+var errBehindPooler = errors.New("the pool connects through a connection pooler (PgBouncer or the like): " +
+	"the process IDs it holds are the pooler's, not the server's backends, so its leases cannot be joined with pg_stat_activity; " +
+	"use the pooler's SHOW CLIENTS and SHOW SERVERS")
+
 // backend is one row of pg_stat_activity.
 type backend struct {
 	state, query string
@@ -54,6 +60,9 @@ func (a *activityReader) get(ctx context.Context, pids []uint32) (map[uint32]bac
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %s: %w", a.timeout, err)
 	}
+	if errors.Is(err, errBehindPooler) {
+		return nil, fmt.Errorf("current queries unavailable: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("current queries unavailable: could not read pg_stat_activity: %w", scrubbed{err, a.cfg.Password})
 	}
@@ -66,6 +75,15 @@ func (a *activityReader) query(ctx context.Context, pids []uint32) (map[uint32]b
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	// A pooler hands its clients process IDs of its own: the server's
+	// differs from the one this connection was given.
+	var server uint32
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&server); err != nil {
+		return nil, err
+	}
+	if server != conn.PgConn().PID() {
+		return nil, errBehindPooler
+	}
 	ids := make([]int32, len(pids))
 	for i, p := range pids {
 		ids[i] = int32(p)

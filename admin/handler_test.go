@@ -14,6 +14,7 @@ import (
 
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/admin"
+	"github.com/poolguard/poolguard/pgtemp"
 	"github.com/poolguard/poolguard/pooltest"
 )
 
@@ -471,5 +472,29 @@ func TestHostCheck(t *testing.T) {
 		if w.Code != tt.want {
 			t.Errorf("Host %q with Hosts %q: status %d, want %d (%s)", tt.host, tt.hosts, w.Code, tt.want, w.Body)
 		}
+	}
+}
+
+// Behind PgBouncer the PIDs the pool holds are PgBouncer's: the snapshot
+// says so rather than join its leases with the wrong backends.
+func TestSnapshotBehindPooler(t *testing.T) {
+	srv := pooltest.Server(t)
+	if srv.External() {
+		t.Skip("a bouncer needs a server pgtemp started")
+	}
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := ctxTimeout(t, 30*time.Second)
+			b := pgtemp.NewBouncer(t, srv, pgtemp.BouncerOptions{Mode: mode})
+			pool := newPool(t, b.DSN())
+			c := syncUserData(ctx, t, pool.Partition("sync"))
+			s := snapshot(t, newHandler(t, pool, admin.Options{}))
+			if s.Activity.OK || !s.Activity.Pooler || !strings.Contains(s.Activity.Error, "pooler") {
+				t.Errorf("activity behind PgBouncer: %+v, want the pooler named", s.Activity)
+			}
+			if l := findLease(t, s, c.PID()); l.Query != "" || l.BackendState != "" {
+				t.Errorf("lease behind PgBouncer joined with a backend: %+v", l)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -92,6 +93,10 @@ type CallSite struct {
 type Activity struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"` // why the queries are missing
+	// Pooler reports that the pool connects through a connection pooler
+	// such as PgBouncer: the leases' PIDs are the pooler's, and joining
+	// them with the server's backends would be wrong, so it is not done.
+	Pooler bool `json:"pooler,omitempty"`
 }
 
 // snapshots shares one snapshot among the requests that want one at about
@@ -188,7 +193,7 @@ func (h *handler) snapshot(ctx context.Context) Snapshot {
 	}
 	act, err := h.activity.get(ctx, pids)
 	if err != nil {
-		s.Activity.Error = err.Error()
+		s.Activity.Error, s.Activity.Pooler = err.Error(), errors.Is(err, errBehindPooler)
 		return s
 	}
 	s.Activity.OK = true

@@ -51,7 +51,9 @@ func (r *Run) drive(ctx context.Context, t target, o Options) {
 	defer stopJob()
 
 	var wg sync.WaitGroup
-	wg.Go(func() { r.job(jobCtx, t, o) })
+	if r.Replica == 1 {
+		wg.Go(func() { r.job(jobCtx, t, o) })
+	}
 	wg.Go(func() { r.traffic(runCtx, ctx, t, o) })
 	tick := time.NewTicker(o.SampleEvery)
 	defer tick.Stop()
@@ -169,7 +171,8 @@ func (r *Run) sample(t target) {
 	inUse, maxConns := t.usage()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Sample{At: time.Since(r.start), InUse: inUse, Max: maxConns, Waiting: int(r.waiting.Load()), OK: r.ok, Fail: r.fail}
+	s := Sample{At: time.Since(r.start), InUse: inUse, Max: maxConns, Waiting: int(r.waiting.Load()), OK: r.ok, Fail: r.fail,
+		Backends: r.backends[0], Idle: r.backends[1]}
 	if n := len(r.latencies); n > 0 {
 		slices.Sort(r.latencies)
 		s.P99 = r.latencies[(n*99+99)/100-1]
@@ -196,8 +199,8 @@ func progress(stop <-chan struct{}, start time.Time, runs []*Run, targets []targ
 			run.mu.Lock()
 			success := run.Success()
 			run.mu.Unlock()
-			fmt.Fprintf(o.Progress, "%5.0fs  %-12s  in use %3d/%-3d  waiting %4d  API success %6.2f%%\n",
-				time.Since(start).Seconds(), run.Kind, inUse, maxConns, run.waiting.Load(), success)
+			fmt.Fprintf(o.Progress, "%5.0fs  %-16s  in use %3d/%-3d  waiting %4d  API success %6.2f%%\n",
+				time.Since(start).Seconds(), run.Name, inUse, maxConns, run.waiting.Load(), success)
 		}
 	}
 }
@@ -219,9 +222,42 @@ func collectGarbage(stop <-chan struct{}, every time.Duration) {
 	}
 }
 
-// setupDB creates the database of one pool kind, migrated and seeded.
-func setupDB(ctx context.Context, srv *pgtemp.Server, kind string, o Options) (string, error) {
-	name := fmt.Sprintf("replay_%s_%d", map[string]string{KindPgxpool: "pgxpool", KindSQL: "sql", KindPoolguard: "poolguard"}[kind], time.Now().UnixNano()%1e9)
+// watchServer reads, every interval until stop closes, how many backends
+// the server has on each run's database (dbs[i] is runs[i]'s), and how
+// many of them are idle.
+func watchServer(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn, runs []*Run, dbs []string, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		counts := map[string][2]int{}
+		rows, _ := conn.Query(ctx, `SELECT datname, count(*)::int, (count(*) FILTER (WHERE state = 'idle'))::int
+			FROM pg_stat_activity WHERE datname = ANY($1) GROUP BY datname`, dbs)
+		var db string
+		var n [2]int
+		_, err := pgx.ForEachRow(rows, []any{&db, &n[0], &n[1]}, func() error {
+			counts[db] = n
+			return nil
+		})
+		if err == nil {
+			for i, run := range runs {
+				run.mu.Lock()
+				run.backends = counts[dbs[i]]
+				run.mu.Unlock()
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// setupDB creates the database of one run, migrated and seeded, and
+// returns its name.
+func setupDB(ctx context.Context, srv *pgtemp.Server, run *Run, o Options) (string, error) {
+	kind := map[string]string{KindPgxpool: "pgxpool", KindSQL: "sql", KindPoolguard: "poolguard"}[run.Kind]
+	name := fmt.Sprintf("replay_%s_r%d_%d", kind, run.Replica, time.Now().UnixNano()%1e9)
 	dsn, err := srv.CreateDatabase(ctx, name)
 	if err != nil {
 		return "", fmt.Errorf("replay: %w", err)
@@ -234,7 +270,7 @@ func setupDB(ctx context.Context, srv *pgtemp.Server, kind string, o Options) (s
 	if err := users.Migrate(ctx, conn); err != nil {
 		return "", err
 	}
-	return dsn, users.Seed(ctx, conn, o.Users, o.CorruptEvery())
+	return name, users.Seed(ctx, conn, o.Users, o.CorruptEvery())
 }
 
 // warm opens some connections before the replay starts, as a service
@@ -252,21 +288,15 @@ func warm(ctx context.Context, t target, n int) error {
 	return errors.Join(errs...)
 }
 
-// xacts reads the committed and rolled back transactions of dsn's database
-// from pg_stat_database into out. With
-// terminate, it first ends every session on the database, so that their
-// statistics are flushed.
-func xacts(ctx context.Context, srv *pgtemp.Server, dsn string, out *[2]int64, terminate bool) error {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return err
-	}
+// xacts reads the committed and rolled back transactions of database db
+// from pg_stat_database into out. With terminate, it first ends every
+// session on the database, so that their statistics are flushed.
+func xacts(ctx context.Context, srv *pgtemp.Server, db string, out *[2]int64, terminate bool) error {
 	conn, err := pgx.Connect(ctx, srv.DSN())
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	db := cfg.Database
 	if !terminate {
 		return readXacts(ctx, conn, db, out)
 	}

@@ -33,6 +33,8 @@ func (r *Result) metrics() []metric {
 	return []metric{
 		{title: "connections in use (dashed: max)", value: func(s Sample) (float64, bool) { return float64(s.InUse), true },
 			limit: func(s Sample) float64 { return float64(s.Max) }},
+		{title: "the server's backends on the replica's database (dashed: idle)", value: func(s Sample) (float64, bool) { return float64(s.Backends), true },
+			limit: func(s Sample) float64 { return float64(s.Idle) }},
 		{title: "API requests waiting for a connection", value: func(s Sample) (float64, bool) { return float64(s.Waiting), true }},
 		{title: "API success rate", unit: "%", fixed: 100, value: func(s Sample) (float64, bool) {
 			if s.OK+s.Fail == 0 {
@@ -92,10 +94,11 @@ func (r *Result) chart(run *Run, m metric, top float64) template.HTML {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#374151">%ss</text>`, x(d), chartH-8, trim(math.Round(d.Seconds())))
 	}
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#9ca3af"/>`, padL, padT, plotW, plotH)
-	// the job stops
-	jx := x(r.Options.JobFor)
-	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-dasharray="2 3"/>`, jx, jx, padT, padT+plotH, colorJob)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="end" fill="%s">job stops</text>`, jx-3, padT+24, colorJob)
+	if run.Replica == 1 { // the job runs, and stops
+		jx := x(r.Options.JobFor)
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-dasharray="2 3"/>`, jx, jx, padT, padT+plotH, colorJob)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="end" fill="%s">job stops</text>`, jx-3, padT+24, colorJob)
+	}
 	if run.Exhausted >= 0 {
 		ex := x(run.Exhausted)
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s"/>`, ex, ex, padT, padT+plotH, colorExhausted)
@@ -199,10 +202,10 @@ h2 { font-size: 15px; margin: 16px 0 2px; }
 .legend span { margin-right: 14px; font-size: 12px; }
 .swatch { display: inline-block; width: 14px; height: 3px; vertical-align: middle; margin-right: 4px; }
 </style></head><body>
-<h1>poolguard replay: a connection leak, three pools</h1>
+<h1>poolguard replay: a connection leak, {{if gt .Result.Options.Replicas 1}}a fleet of {{.Result.Options.Replicas}} replicas on {{end}}{{len .Result.Options.Kinds}} pools</h1>
 <p class="meta"><code>{{.Command}}</code> — started {{.Started}}, ran {{printf "%.0f" .Result.Elapsed.Seconds}}s</p>
 <p class="meta">{{.Setup}}</p>
-<table><tr><th></th>{{range .Result.Runs}}<th>{{.Kind}}</th>{{end}}</tr>
+<table><tr><th></th>{{range .Result.Runs}}<th>{{.Name}}</th>{{end}}</tr>
 {{range .Table}}<tr><td>{{.Label}}</td>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <p class="meta">"queries sent" counts the statements the replay completed on the server; <code>xact_commit Δ</code> is PostgreSQL's own count of committed transactions on the pool's database over the run (pg_stat_database), which also includes connection setup and statement preparation.</p>
@@ -213,11 +216,14 @@ h2 { font-size: 15px; margin: 16px 0 2px; }
 <span><i class="swatch" style="background:{{.Colors.job}}"></i>sync job stops</span>
 <span><span style="color:{{.Colors.leak}}">▼</span> leak proven, connection reclaimed</span>
 </div>
-<div class="grid">{{range .Result.Runs}}<h3>{{.Kind}}</h3>{{end}}</div>
+<div class="grid">{{range .Result.Runs}}<h3>{{.Name}}</h3>{{end}}</div>
 {{range .Rows}}<h2>{{.Title}}</h2><div class="grid">{{range .Charts}}<div>{{.}}</div>{{end}}</div>
 {{end}}
 <h2>How to read this</h2>
-<p class="meta">Every pool runs the same buggy sync job: acquire, query, and on a corrupt user return early without releasing.
+{{if gt .Result.Options.Replicas 1}}<p class="meta">A fleet: each pool kind runs {{.Result.Options.Replicas}} replicas of the service, each with a pool of its own on one server;
+the sync job runs in the first replica only. With pgxpool and database/sql the first replica goes down and stays down while the others,
+which share nothing with it but the server, keep serving; its leaked connections stay open and idle on the server. With poolguard no replica goes down.</p>
+{{end}}<p class="meta">Every pool runs the same buggy sync job: acquire, query, and on a corrupt user return early without releasing.
 pgxpool and database/sql cannot know the connection is gone: in use climbs by one per leak until the pool is full, then every
 API request waits its whole deadline and fails, and stopping the job changes nothing, since only a restart would free them
 (and pgxpool's Close then never returns). A bigger pool (<code>-pool-size</code>) only moves the line later.

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/pgtemp"
 )
@@ -54,6 +56,18 @@ type Options struct {
 	ProgressEvery time.Duration
 	// Kinds are the pools to run (Kinds, all three).
 	Kinds []string
+	// Replicas is how many replicas of the service run per pool kind,
+	// each with a pool of its own of PoolSize connections, all on the one
+	// server (1). The sync job runs in the first replica only, as a job
+	// that must not run twice does; every replica serves Rate API
+	// requests a second. Each replica has a database of its own, so that
+	// the server's counts (backends, transactions) are the replica's, even
+	// behind a bouncer.
+	Replicas int
+	// Bouncer, if set, is a PgBouncer in front of the server: the pools
+	// connect through it, while the replay's setup and its reading of the
+	// server's statistics go to the server directly.
+	Bouncer *pgtemp.Bouncer
 }
 
 func (o *Options) setDefaults() error {
@@ -86,6 +100,9 @@ func (o *Options) setDefaults() error {
 	if len(o.Kinds) == 0 {
 		o.Kinds = Kinds
 	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
 	switch {
 	case o.Duration < 0 || o.JobFor < 0 || o.JobFor > o.Duration:
 		return fmt.Errorf("replay: duration (%v) must be positive and the job's time (%v) within it", o.Duration, o.JobFor)
@@ -99,6 +116,8 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("replay: leak rate (%g/s) must be between 0 and the sync rate (%g/s)", o.LeakRate, o.SyncRate)
 	case o.Users < 1:
 		return fmt.Errorf("replay: users must be at least 1, got %d", o.Users)
+	case o.Replicas < 1 || o.Replicas > maxReplicas:
+		return fmt.Errorf("replay: replicas must be between 1 and %d, got %d", maxReplicas, o.Replicas)
 	}
 	for _, k := range o.Kinds {
 		if !slices.Contains(Kinds, k) {
@@ -106,6 +125,17 @@ func (o *Options) setDefaults() error {
 		}
 	}
 	return nil
+}
+
+// maxReplicas bounds Options.Replicas: each replica is a pool, a database
+// and its API traffic in this one process.
+const maxReplicas = 20
+
+// Connections is the most connections the replay's pools may open on the
+// server, together: a server (or bouncer) for the replay needs that many
+// and some to spare.
+func (o *Options) Connections() int {
+	return len(o.Kinds) * max(1, o.Replicas) * o.PoolSize
 }
 
 // CorruptEvery is how often a user is corrupt so that the job, visiting
@@ -127,7 +157,8 @@ type Result struct {
 	Elapsed time.Duration
 }
 
-// Run returns the run of kind, or nil.
+// Run returns the run of kind, or nil; with replicas, that of the first
+// replica, the one that runs the sync job.
 func (r *Result) Run(kind string) *Run {
 	for _, run := range r.Runs {
 		if run.Kind == kind {
@@ -135,6 +166,17 @@ func (r *Result) Run(kind string) *Run {
 		}
 	}
 	return nil
+}
+
+// RunsOf returns the runs of kind, one per replica.
+func (r *Result) RunsOf(kind string) []*Run {
+	var runs []*Run
+	for _, run := range r.Runs {
+		if run.Kind == kind {
+			runs = append(runs, run)
+		}
+	}
+	return runs
 }
 
 // Sample is the state of one pool at one time.
@@ -145,6 +187,11 @@ type Sample struct {
 	Waiting  int           // API requests waiting for a connection
 	OK, Fail int           // API requests finished since the previous sample
 	P99      time.Duration // of the API requests finished since the previous sample
+	// Backends and Idle are the server's backends on the replica's
+	// database, all and those idle (not in a transaction), as
+	// pg_stat_activity showed them at the latest reading. Behind a
+	// bouncer they are the bouncer's connections to the server.
+	Backends, Idle int
 }
 
 // Event is a leak event poolguard reported.
@@ -155,9 +202,15 @@ type Event struct {
 	Function string // the function that acquired
 }
 
-// Run is one pool's replay.
+// Run is one pool's replay: one replica of the service.
 type Run struct {
-	Kind    string
+	Kind string
+	// Replica numbers the replicas of a kind from 1; the first runs the
+	// sync job.
+	Replica int
+	// Name is the kind, followed by the replica ("pgxpool r2") when there
+	// are several.
+	Name    string
 	Samples []Sample
 	Events  []Event
 
@@ -185,6 +238,7 @@ type Run struct {
 	latencies []time.Duration
 	ok, fail  int
 	waiting   atomic.Int64
+	backends  [2]int // the latest reading of Sample.Backends and Idle
 	start     time.Time
 	ended     bool // the run is over: later events are not recorded
 }
@@ -226,7 +280,8 @@ func (r *Run) Recovered(jobFor, duration time.Duration) bool {
 	return seen
 }
 
-// Replay replays the outage on srv, creating a database per pool kind.
+// Replay replays the outage on srv, creating a database per pool kind and
+// replica.
 func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
@@ -235,9 +290,11 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 	if err := queryOne(ctx, srv.DSN(), "SHOW server_version", &res.Server); err != nil {
 		return nil, fmt.Errorf("replay: reaching PostgreSQL: %w", err)
 	}
-	runs := make([]*Run, len(opts.Kinds))
-	targets := make([]target, len(opts.Kinds))
-	dsns := make([]string, len(opts.Kinds))
+	var (
+		runs    []*Run
+		targets []target
+		dbs     []string
+	)
 	defer func() {
 		for _, t := range targets {
 			if t != nil {
@@ -245,27 +302,41 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 			}
 		}
 	}()
-	for i, kind := range opts.Kinds {
-		run := &Run{Kind: kind, Exhausted: -1, Failures: map[string]int64{}}
-		runs[i] = run
-		dsn, err := setupDB(ctx, srv, kind, opts)
-		if err != nil {
-			return nil, err
-		}
-		dsns[i] = dsn
-		if targets[i], err = newTarget(ctx, kind, dsn, opts, run); err != nil {
-			return nil, fmt.Errorf("replay: %s pool: %w", kind, err)
+	for _, kind := range opts.Kinds {
+		for replica := 1; replica <= opts.Replicas; replica++ {
+			run := &Run{Kind: kind, Replica: replica, Name: kind, Exhausted: -1, Failures: map[string]int64{}}
+			if opts.Replicas > 1 {
+				run.Name = fmt.Sprintf("%s r%d", kind, replica)
+			}
+			db, err := setupDB(ctx, srv, run, opts)
+			if err != nil {
+				return nil, err
+			}
+			dsn := srv.ConnString(db)
+			if opts.Bouncer != nil {
+				dsn = opts.Bouncer.ConnString(db)
+			}
+			t, err := newTarget(ctx, kind, dsn, opts, run)
+			if err != nil {
+				return nil, fmt.Errorf("replay: %s pool: %w", run.Name, err)
+			}
+			runs, targets, dbs = append(runs, run), append(targets, t), append(dbs, db)
 		}
 	}
 	before := make([][2]int64, len(runs))
 	for i := range runs {
 		if err := warm(ctx, targets[i], opts.PoolSize/2); err != nil {
-			return nil, fmt.Errorf("replay: %s pool: %w", runs[i].Kind, err)
+			return nil, fmt.Errorf("replay: %s pool: %w", runs[i].Name, err)
 		}
-		if err := xacts(ctx, srv, dsns[i], &before[i], false); err != nil {
+		if err := xacts(ctx, srv, dbs[i], &before[i], false); err != nil {
 			return nil, err
 		}
 	}
+	server, err := pgx.Connect(ctx, srv.DSN())
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	defer server.Close(context.WithoutCancel(ctx))
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -277,6 +348,7 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 	var aux sync.WaitGroup
 	aux.Go(func() { collectGarbage(stopAux, opts.GCEvery) })
 	aux.Go(func() { progress(stopAux, start, runs, targets, opts) })
+	aux.Go(func() { watchServer(ctx, stopAux, server, runs, dbs, opts.SampleEvery) })
 	wg.Wait()
 	close(stopAux)
 	aux.Wait()
@@ -286,7 +358,7 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 		run.Closed = targets[i].close()
 		targets[i] = nil
 		var after [2]int64
-		if err := xacts(ctx, srv, dsns[i], &after, true); err != nil {
+		if err := xacts(ctx, srv, dbs[i], &after, true); err != nil {
 			return nil, err
 		}
 		run.XactCommit, run.XactRollback = after[0]-before[i][0], after[1]-before[i][1]

@@ -38,7 +38,18 @@ func (r *Result) rows() []row {
 		{"leaks proven", func(run *Run) string { return fmt.Sprint(run.proven()) }},
 		{"connections reclaimed", func(run *Run) string { return fmt.Sprint(run.Reclaimed) }},
 		{"sync job: synced / corrupt / no conn", func(run *Run) string {
+			if run.Replica > 1 {
+				return "no job"
+			}
 			return fmt.Sprintf("%d / %d / %d", run.Synced, run.Invalid, run.SyncFailed)
+		}},
+		{"in use at the end / max", func(run *Run) string {
+			s := run.last()
+			return fmt.Sprintf("%d / %d", s.InUse, s.Max)
+		}},
+		{"server backends at the end (idle)", func(run *Run) string {
+			s := run.last()
+			return fmt.Sprintf("%d (%d)", s.Backends, s.Idle)
 		}},
 		{"recovered after the job stopped", func(run *Run) string { return yesNo(run.Recovered(o.JobFor, o.Duration)) }},
 		{"API failures", func(run *Run) string { return failures(run.Failures) }},
@@ -60,6 +71,14 @@ func failures(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%d %s", m[c], c))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// last returns the last sample, or a zero one.
+func (r *Run) last() Sample {
+	if len(r.Samples) == 0 {
+		return Sample{}
+	}
+	return r.Samples[len(r.Samples)-1]
 }
 
 func (r *Run) proven() int {
@@ -91,7 +110,7 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
-	line("", func(run *Run) string { return run.Kind })
+	line("", func(run *Run) string { return run.Name })
 	for _, row := range r.rows() {
 		line(row.label, row.cell)
 	}
@@ -105,7 +124,14 @@ func (r *Result) Setup() string {
 	if o.GCEvery > 0 {
 		gc = fmt.Sprintf("runtime.GC() forced every %v", o.GCEvery)
 	}
-	return fmt.Sprintf("Pools of %d connections (the outage's had 100) run at the same time, each on its own database of %d users "+
+	fleet := ""
+	if o.Replicas > 1 {
+		fleet = fmt.Sprintf("A fleet of %d replicas per pool kind, each with its own pool; the sync job runs in the first replica only. ", o.Replicas)
+	}
+	if o.Bouncer != nil {
+		fleet += fmt.Sprintf("The pools connect through PgBouncer in %s mode; the server's backends are PgBouncer's. ", o.Bouncer.Mode())
+	}
+	return fleet + fmt.Sprintf("Pools of %d connections (the outage's had 100) run at the same time, each on its own database of %d users "+
 		"(every %dth corrupt) on one PostgreSQL %s. API: %g requests/s per pool, deadline %v, each a real query on users. "+
 		"Sync job: %g users/s, %g leaks/s with the buggy early return, for the first %v of %v. "+
 		"poolguard: partitions api (guaranteed) and sync (max %d, MaxHold %v), leak tracking on; %s. "+

@@ -304,18 +304,27 @@ type activityReport struct {
 	Application   string    `json:"application,omitempty"`
 	MinAgeSeconds float64   `json:"minAgeSeconds"`
 	Joined        bool      `json:"joinedWithLeases"`
+	Note          string    `json:"note,omitempty"` // why the backends are not joined with the leases
 	Backends      []backend `json:"backends"`
 	Flagged       int       `json:"flagged"`
 }
 
 func runActivity(ctx context.Context, e *env, cfg *pgx.ConnConfig, c *client, app string, minAge time.Duration, asJSON bool) error {
-	var leases map[uint32]admin.Lease
+	var (
+		leases map[uint32]admin.Lease
+		note   string
+	)
 	if c != nil {
 		// The snapshot first: a wrong URL or token fails before the
 		// server is bothered.
 		snap, err := c.snapshot(ctx)
 		if err != nil {
 			return err
+		}
+		if snap.Activity.Pooler {
+			// Its leases' PIDs are the pooler's: a join would be wrong.
+			note = "not joined with the service's leases: " + snap.Activity.Error
+			c = nil
 		}
 		leases = make(map[uint32]admin.Lease, len(snap.Leases))
 		for _, l := range snap.Leases {
@@ -335,7 +344,7 @@ func runActivity(ctx context.Context, e *env, cfg *pgx.ConnConfig, c *client, ap
 	if err != nil {
 		return fmt.Errorf("reading pg_stat_activity: %w", scrub(err, cfg.Password))
 	}
-	r := activityReport{Database: cfg.Database, Application: app, MinAgeSeconds: minAge.Seconds(), Joined: c != nil, Backends: bs}
+	r := activityReport{Database: cfg.Database, Application: app, MinAgeSeconds: minAge.Seconds(), Joined: c != nil, Note: note, Backends: bs}
 	if r.Backends == nil {
 		r.Backends = []backend{}
 	}
@@ -368,6 +377,9 @@ func writeActivity(w io.Writer, r *activityReport, c *client, minAge time.Durati
 		who = fmt.Sprintf("application %s", r.Application)
 	}
 	fmt.Fprintf(w, "%d %s of %s in database %q\n\n", len(r.Backends), plural(len(r.Backends), "backend", "backends"), who, r.Database)
+	if r.Note != "" {
+		fmt.Fprintf(w, "note: %s\n\n", r.Note)
+	}
 	if len(r.Backends) == 0 {
 		return
 	}

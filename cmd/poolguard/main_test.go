@@ -22,6 +22,7 @@ import (
 	"github.com/poolguard/poolguard"
 	"github.com/poolguard/poolguard/admin"
 	"github.com/poolguard/poolguard/internal/wait"
+	"github.com/poolguard/poolguard/pgtemp"
 	"github.com/poolguard/poolguard/pooltest"
 )
 
@@ -76,8 +77,22 @@ type service struct {
 
 func newService(t *testing.T, opts admin.Options) *service {
 	t.Helper()
+	return newServiceVia(t, opts, "")
+}
+
+// newServiceVia is newService with the pool connecting to dsn, if not
+// empty, rather than to the shared server.
+func newServiceVia(t *testing.T, opts admin.Options, dsn string) *service {
+	t.Helper()
 	app := "svc" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	pool := pooltest.New(t, pooltest.Configure(func(c *poolguard.Config) {
+		if dsn != "" {
+			cc, err := pgx.ParseConfig(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.ConnConfig = cc
+		}
 		c.MaxConns = 4
 		c.ConnConfig.RuntimeParams["application_name"] = app
 		c.Partitions = []poolguard.PartitionConfig{
@@ -164,6 +179,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"replay", "--duration", "soon"}, `invalid value "soon"`},
 		{[]string{"replay", "--pools", "pgbouncer"}, `unknown pool "pgbouncer"`},
 		{[]string{"replay", "extra"}, "no arguments"},
+		{[]string{"replay", "--replicas", "0"}, "--replicas must be between 1 and 20"},
+		{[]string{"replay", "--bouncer", "statement"}, "--bouncer must be transaction or session"},
 		{[]string{"status"}, "missing the admin URL"},
 		{[]string{"status", u, u}, "want one argument"},
 		{[]string{"status", "--bogus", u}, "flag provided but not defined: -bogus"},
@@ -608,6 +625,22 @@ func TestDSNPassword(t *testing.T) {
 	}
 }
 
+// Behind PgBouncer, activity lists the server's backends without joining
+// them with the service's leases, whose PIDs are PgBouncer's, and says why.
+func TestActivityBehindPooler(t *testing.T) {
+	srv := pooltest.Server(t)
+	if srv.External() {
+		t.Skip("a bouncer needs a server pgtemp started")
+	}
+	b := pgtemp.NewBouncer(t, srv, pgtemp.BouncerOptions{Mode: "session"})
+	s := newServiceVia(t, admin.Options{}, b.DSN())
+	syncUserData(t, s)
+	r := cli(t, nil, "activity", "--dsn", srv.DSN(), "--app", s.app, "--admin", s.url)
+	if !strings.Contains(r.stdout, "not joined with the service's leases") || strings.Contains(r.stdout, "LEASE") {
+		t.Errorf("activity behind PgBouncer:\n%s", r)
+	}
+}
+
 // TestReplayPoolguard runs the command end to end on poolguard alone, the
 // pool whose run the check is about, briefly.
 func TestReplayPoolguard(t *testing.T) {
@@ -624,16 +657,33 @@ func TestReplayPoolguard(t *testing.T) {
 	}
 }
 
+// TestReplayBouncer runs a fleet through PgBouncer.
+func TestReplayBouncer(t *testing.T) {
+	r := cli(t, nil, "replay", "--duration", "3s", "--pool-size", "4", "--rate", "10", "--pools", "poolguard",
+		"--replicas", "2", "--bouncer", "transaction", "--min-success", "0", "--report", "")
+	if strings.Contains(r.stderr, pgtemp.ErrNoBouncer.Error()) && os.Getenv("CI") == "" {
+		t.Skip(pgtemp.ErrNoBouncer)
+	}
+	if r.code != exitOK {
+		t.Fatalf("replay:\n%s", r)
+	}
+	for _, want := range []string{"through PgBouncer in transaction mode", "poolguard r2", "server backends at the end"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
 // With --json, stdout is the outcome alone, and the progress goes to
 // stderr.
 func TestReplayJSON(t *testing.T) {
 	r := cli(t, nil, "replay", "--json", "--duration", "3s", "--pool-size", "4", "--rate", "10", "--pools", "poolguard",
-		"--min-success", "0", "--report", "")
+		"--replicas", "2", "--min-success", "0", "--report", "")
 	var out replayJSON
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != exitOK {
 		t.Fatalf("replay --json: %v\n%s", err, r)
 	}
-	if len(out.Runs) != 1 || out.Runs[0].Kind != "poolguard" || out.Runs[0].API == 0 {
+	if len(out.Runs) != 2 || out.Runs[1].Kind != "poolguard" || out.Runs[1].Replica != 2 || out.Runs[1].API == 0 {
 		t.Errorf("replay --json: %+v", out)
 	}
 	if !strings.Contains(r.stderr, "starting a throw-away PostgreSQL") {

@@ -46,6 +46,10 @@ Flags:
   --report FILE     where to write the HTML report (empty: none)
                     (default $TMPDIR/poolguard-replay.html)
   --pools LIST      pools to run, comma-separated (default pgxpool,database/sql,poolguard)
+  --replicas N      replicas of the service per pool, each with a pool of its own on the
+                    one server; the sync job runs in the first only (default 1)
+  --bouncer MODE    connect the pools through a PgBouncer in MODE, transaction or session
+                    (default: none; needs pgbouncer installed)
   --json            print the outcome as JSON, and the progress on stderr
 `,
 	setup: setupReplay,
@@ -67,6 +71,8 @@ func setupReplay(args []string, e *env) (func(context.Context) error, error) {
 	minSuccess := fs.Float64("min-success", 99.9, "")
 	report := fs.String("report", filepath.Join(os.TempDir(), "poolguard-replay.html"), "")
 	pools := fs.String("pools", strings.Join(replay.Kinds, ","), "")
+	fs.IntVar(&o.Replicas, "replicas", 1, "")
+	bouncer := fs.String("bouncer", "", "")
 	asJSON := fs.Bool("json", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -103,6 +109,12 @@ func setupReplay(args []string, e *env) (func(context.Context) error, error) {
 	if o.MaxHold < 0 {
 		return nil, fmt.Errorf("--max-hold must not be negative, got %s", o.MaxHold)
 	}
+	if o.Replicas < 1 || o.Replicas > 20 {
+		return nil, fmt.Errorf("--replicas must be between 1 and 20, got %d", o.Replicas)
+	}
+	if *bouncer != "" && *bouncer != "transaction" && *bouncer != "session" {
+		return nil, fmt.Errorf("--bouncer must be transaction or session, got %q", *bouncer)
+	}
 	o.Kinds = strings.Split(*pools, ",")
 	for _, k := range o.Kinds {
 		if !slices.Contains(replay.Kinds, k) {
@@ -110,10 +122,12 @@ func setupReplay(args []string, e *env) (func(context.Context) error, error) {
 		}
 	}
 	command := strings.Join(append([]string{"poolguard", "replay"}, args...), " ")
-	return func(ctx context.Context) error { return runReplay(ctx, e, o, *minSuccess, *report, command, *asJSON) }, nil
+	return func(ctx context.Context) error {
+		return runReplay(ctx, e, o, *bouncer, *minSuccess, *report, command, *asJSON)
+	}, nil
 }
 
-func runReplay(ctx context.Context, e *env, o replay.Options, minSuccess float64, report, command string, asJSON bool) error {
+func runReplay(ctx context.Context, e *env, o replay.Options, bouncer string, minSuccess float64, report, command string, asJSON bool) error {
 	stdout := e.stdout
 	if asJSON {
 		// stdout holds the JSON alone.
@@ -122,12 +136,25 @@ func runReplay(ctx context.Context, e *env, o replay.Options, minSuccess float64
 	o.Progress = stdout
 	fmt.Fprintln(stdout, "starting a throw-away PostgreSQL (set POOLGUARD_DATABASE_URL to use yours)")
 	srv, err := pgtemp.Start(ctx, pgtemp.Options{Settings: map[string]string{
-		"max_connections": fmt.Sprint(len(o.Kinds)*o.PoolSize + 20),
+		"max_connections": fmt.Sprint(o.Connections() + 20),
 	}})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if bouncer != "" {
+		b, err := pgtemp.StartBouncer(ctx, srv, pgtemp.BouncerOptions{Mode: bouncer, Settings: map[string]string{
+			// Each replica has a database of its own: a server pool each.
+			"default_pool_size": fmt.Sprint(o.PoolSize),
+			"max_client_conn":   fmt.Sprint(o.Connections() + 100),
+		}})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		o.Bouncer = b
+		fmt.Fprintf(stdout, "the pools connect through PgBouncer in %s mode\n", bouncer)
+	}
 	res, err := replay.Replay(ctx, srv, o)
 	if err != nil {
 		return err
@@ -152,8 +179,10 @@ func runReplay(ctx context.Context, e *env, o replay.Options, minSuccess float64
 			fmt.Fprintln(stdout, "\nreport:", report)
 		}
 	}
-	if pg := res.Run(replay.KindPoolguard); pg != nil && pg.Success() < minSuccess {
-		return fmt.Errorf("%w: poolguard kept %.2f%% of API requests successful, --min-success is %g%%", errBelowThreshold, pg.Success(), minSuccess)
+	for _, pg := range res.RunsOf(replay.KindPoolguard) {
+		if pg.Success() < minSuccess {
+			return fmt.Errorf("%w: %s kept %.2f%% of API requests successful, --min-success is %g%%", errBelowThreshold, pg.Name, pg.Success(), minSuccess)
+		}
 	}
 	return nil
 }
@@ -168,6 +197,7 @@ type replayJSON struct {
 
 type runJSON struct {
 	Kind           string           `json:"kind"`
+	Replica        int              `json:"replica"`
 	API            int64            `json:"api"`
 	APIOK          int64            `json:"apiOK"`
 	APIFailed      int64            `json:"apiFailed"`
@@ -193,7 +223,7 @@ func replaySummary(res *replay.Result, report string) replayJSON {
 	out := replayJSON{Server: res.Server, ElapsedSeconds: res.Elapsed.Seconds(), Report: report, Runs: []runJSON{}}
 	for _, r := range res.Runs {
 		j := runJSON{
-			Kind: r.Kind, API: r.API, APIOK: r.APIOK, APIFailed: r.APIFailed, SuccessPercent: r.Success(),
+			Kind: r.Kind, Replica: r.Replica, API: r.API, APIOK: r.APIOK, APIFailed: r.APIFailed, SuccessPercent: r.Success(),
 			Failures: r.Failures, Reclaimed: r.Reclaimed, Synced: r.Synced, Invalid: r.Invalid, SyncFailed: r.SyncFailed,
 			Recovered: r.Recovered(res.Options.JobFor, res.Options.Duration), Closed: r.Closed,
 		}
