@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard/internal/users"
+	"github.com/poolguard/poolguard/internal/wait"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -34,7 +35,8 @@ import (
 //     their leaks are proven and reclaimed, and show as one leaking call
 //     site, not two;
 //   - r3 runs it with leak tracking off, so its sync partition runs out
-//     while the same partition of r1 and r2 does not;
+//     while the same partition of r1 and r2 does not, and its leases
+//     show as suspects of one call site;
 //   - then r4 starts with the postmortem's proposed fix, a pool of 200,
 //     which takes the fleet over the server's max_connections less its
 //     reserved connections before r4 has opened any connection.
@@ -73,15 +75,17 @@ func TestFleetAlerts(t *testing.T) {
 		"DATA_SOURCE_NAME="+srv.DSN())
 
 	// Each replica: 40 connections, 4 of them for the sync job; 120 in all.
-	replica := func(name string, args ...string) string {
+	replica := func(name, dsn string, args ...string) string {
 		args = append([]string{"-addr", "127.0.0.1:0", "-max-conns", "40", "-sync-every", "500ms"}, args...)
-		p := start(t, name, exec.Command(service, args...), "DATABASE_URL="+srv.DSN())
+		p := start(t, name, exec.Command(service, args...), "DATABASE_URL="+dsn)
 		return p.waitFor(t, regexp.MustCompile(`msg="userapi: serving" addr=(\S+)`))
 	}
 	replicas := map[string]string{
-		"r1": replica("r1", "-sync", "buggy"),
-		"r2": replica("r2", "-sync", "buggy"),
-		"r3": replica("r3", "-sync", "buggy", "-prove-leaks=false", "-sync-max-hold", "0"),
+		"r1": replica("r1", srv.DSN(), "-sync", "buggy"),
+		"r2": replica("r2", srv.DSN(), "-sync", "buggy"),
+		// Leases idle for 2 s are suspects, so that r3's show within the
+		// test.
+		"r3": replica("r3", srv.DSN()+"&pool_suspect_after=2s", "-sync", "buggy", "-prove-leaks=false", "-sync-max-hold", "0"),
 	}
 
 	targets := filepath.Join(dir, "targets.json")
@@ -132,6 +136,15 @@ scrape_configs:
 		drive(addr)
 	}
 
+	// Once Prometheus scrapes every replica, bad data arrives: one user in
+	// 50 fails validation, two leaks per pass of the buggy job. Before
+	// that, nothing leaks, and every counter has a first sample to
+	// increase from.
+	prom.awaitTargets(t, len(replicas)+1)
+	if err := srv.Exec(ctx, "UPDATE users SET email = 'corrupt-' || id WHERE id % 50 = 0"); err != nil {
+		t.Fatal(err)
+	}
+
 	podOf := map[string]string{}
 	for pod, addr := range replicas {
 		podOf[addr] = pod
@@ -149,14 +162,15 @@ scrape_configs:
 			{"PoolguardLeakingCallSite", "", site},
 			{"PoolguardReplicaExhausted", "r3", syncPool},
 			{"DatabaseConnectionPoolCritical", "r3", syncPool},
+			{"PoolguardLeakSuspected", "r3", syncPool},
+			{"PoolguardSuspectedCallSite", "", site},
 		},
-		// r3's exhausted partition: its job waits for a connection, times
-		// out, and holds idle leases that become suspects after a minute.
+		// r3's exhausted partition: its job waits for a connection and
+		// times out.
 		may: []alertKey{
 			{"DatabaseConnectionPoolHigh", "r3", syncPool},
 			{"DatabaseConnectionPoolPendingRequests", "r3", syncPool},
 			{"DatabaseConnectionPoolAcquireTimeouts", "r3", syncPool},
-			{"PoolguardLeakSuspected", "r3", syncPool},
 		},
 	}
 	prom.await(t, phase1, podOf, 2*time.Minute, 10*time.Second)
@@ -164,7 +178,7 @@ scrape_configs:
 	// The proposed fix, 100 → 200 connections per replica, rolled out to
 	// one replica: 40+40+40+200 = 320 > 247. The alert must fire from the
 	// configured limit alone.
-	replicas["r4"] = replica("r4", "-sync", "fixed", "-max-conns", "200")
+	replicas["r4"] = replica("r4", srv.DSN(), "-sync", "fixed", "-max-conns", "200")
 	podOf[replicas["r4"]] = "r4"
 	drive(replicas["r4"])
 	writeTargets(t, targets, replicas)
@@ -173,8 +187,7 @@ scrape_configs:
 	prom.await(t, phase2, podOf, 2*time.Minute, 5*time.Second)
 }
 
-// seed creates the example service's schema and 100 users, one in 50 of
-// them failing validation: two leaks per pass of a buggy job.
+// seed creates the example service's schema and 100 valid users.
 func seed(t *testing.T, dsn string) {
 	conn, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
@@ -184,7 +197,7 @@ func seed(t *testing.T, dsn string) {
 	if err := users.Migrate(t.Context(), conn); err != nil {
 		t.Fatal(err)
 	}
-	if err := users.Seed(t.Context(), conn, 100, 50); err != nil {
+	if err := users.Seed(t.Context(), conn, 100, 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -442,6 +455,35 @@ func (p *promAPI) await(t *testing.T, e expectation, podOf map[string]string, ti
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// awaitTargets waits until Prometheus has scraped n targets successfully.
+func (p *promAPI) awaitTargets(t *testing.T, n int) {
+	t.Helper()
+	wait.Until(t, fmt.Sprintf("Prometheus scrapes %d targets", n), func() bool {
+		resp, err := httpGet(t.Context(), p.hc, p.base+"/api/v1/targets?state=active")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Data struct {
+				ActiveTargets []struct {
+					Health string `json:"health"`
+				} `json:"activeTargets"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&body) != nil {
+			return false
+		}
+		up := 0
+		for _, tg := range body.Data.ActiveTargets {
+			if tg.Health == "up" {
+				up++
+			}
+		}
+		return up == n
+	})
 }
 
 func httpGet(ctx context.Context, hc *http.Client, u string) (*http.Response, error) {
