@@ -295,7 +295,7 @@ func acquireN(t *testing.T, p *poolguard.Pool, n int) []*poolguard.Conn {
 func TestHijack(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	p, _ := newPool(t, nil, nil)
-	c, err := p.Acquire(ctx) //leakcheck:ignore Hijack takes the connection out of the pool
+	c, err := p.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

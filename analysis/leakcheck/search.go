@@ -30,6 +30,12 @@ type state struct {
 	// okIfNil is the error of a call that releases or keeps the
 	// resource when it succeeds: where it is nil, nothing is held.
 	okIfNil *types.Var
+	// nilVar is the local variable this path last compared with nil, and
+	// isNil the outcome, until the variable is assigned again: after
+	// "if err = f(); err != nil { ... }", a later "if err != nil" cannot
+	// take its true branch on the path that skipped the first.
+	nilVar *types.Var
+	isNil  bool
 }
 
 type visit struct {
@@ -115,8 +121,12 @@ func (t *tracker) search(ref nodeRef) *leak {
 			}
 		}
 		for k, s := range b.Succs {
-			if cond != nil && t.cond(cond, k == 0, st) {
-				continue
+			st := st
+			if cond != nil {
+				if t.cond(cond, k == 0, st) {
+					continue
+				}
+				st = t.learn(cond, k == 0, st)
 			}
 			if t.nextIteration(s, it.last, found) {
 				continue
@@ -187,6 +197,9 @@ func (t *tracker) step(n ast.Node, st state) state {
 	if st.flag != nil && t.assigns(n, st.flag) {
 		st.flag = nil
 	}
+	if st.nilVar != nil && t.assigns(n, st.nilVar) {
+		st.nilVar = nil
+	}
 	if v, val, ok := t.flagSet(n); ok {
 		st.flag, st.flagVal = v, val
 	}
@@ -238,6 +251,8 @@ func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
 			}
 			nonNil := (e.Op == token.NEQ) == truth
 			switch {
+			case st.nilVar != nil && t.isObj(x, st.nilVar):
+				return nonNil == st.isNil
 			case st.errLive && t.isObj(x, t.errVar):
 				return nonNil
 			case t.isVar(x):
@@ -257,6 +272,23 @@ func (t *tracker) cond(e ast.Expr, truth bool, st state) bool {
 		return !truth && t.res.NextCloses && t.methodCall(e, "Next")
 	}
 	return false
+}
+
+// learn returns st with what the branch on which e evaluates to truth
+// tells of a local variable compared with nil.
+func (t *tracker) learn(e ast.Expr, truth bool, st state) state {
+	be, ok := ast.Unparen(e).(*ast.BinaryExpr)
+	if !ok || be.Op != token.EQL && be.Op != token.NEQ {
+		return st
+	}
+	x := t.nilCompared(be)
+	if x == nil {
+		return st
+	}
+	if v := t.varOf(x); v != nil && t.f.contains(v) && !t.f.unstable[v] {
+		st.nilVar, st.isNil = v, (be.Op == token.EQL) == truth
+	}
+	return st
 }
 
 // errorTest reports whether call, such as errors.Is(err, ErrX), is true
@@ -484,6 +516,10 @@ type function struct {
 	sends   map[ast.Node]bool            // sends of select cases: see search
 	starts  []token.Pos                  // sorted start positions of all nodes
 	isMain  bool                         // main.main: its returns end the process
+	// unstable are the variables that may change other than by an
+	// assignment in this function's own statements: their address is
+	// taken, or a function literal assigns them.
+	unstable map[*types.Var]bool
 }
 
 // A nodeRef locates a node in the graph.
@@ -536,8 +572,40 @@ func (c *checker) function(node ast.Node) *function {
 	}
 	slices.Sort(f.starts)
 	f.index()
+	f.unstable = c.unstable(f.body)
 	c.funcs[node] = f
 	return f
+}
+
+// unstable returns the variables used in body whose address is taken,
+// or which a function literal in body assigns.
+func (c *checker) unstable(body *ast.BlockStmt) map[*types.Var]bool {
+	vars := make(map[*types.Var]bool)
+	mark := func(e ast.Expr) {
+		if id, ok := ast.Unparen(e).(*ast.Ident); ok {
+			if v, ok := c.pass.TypesInfo.Uses[id].(*types.Var); ok {
+				vars[v] = true
+			}
+		}
+	}
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.UnaryExpr:
+			if n.Op == token.AND {
+				mark(n.X)
+			}
+		case *ast.FuncLit:
+			ast.Inspect(n.Body, func(n ast.Node) bool {
+				lhs, _ := assignment(n)
+				for _, l := range lhs {
+					mark(l)
+				}
+				return true
+			})
+		}
+		return true
+	})
+	return vars
 }
 
 // index records tagged switch cases and the loop of each continue.

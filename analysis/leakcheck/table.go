@@ -53,11 +53,11 @@ const (
 
 // The built-in resources. Each auto-release rule cites its source.
 var (
-	connection = &resource{Noun: "connection", Release: []string{"Release"}}
 	// pgxpool: "Hijack assumes ownership of the connection from the pool.
-	// Caller is responsible for closing the connection" (Conn.Hijack doc).
-	pgxpoolConn = &resource{Noun: "connection", Release: []string{"Release", "Hijack"}}
-	sqlConn     = &resource{Noun: "connection", Release: []string{"Close"}}
+	// Caller is responsible for closing the connection" (Conn.Hijack
+	// doc); poolguard's Conn.Hijack does the same.
+	connection = &resource{Noun: "connection", Release: []string{"Release", "Hijack"}}
+	sqlConn    = &resource{Noun: "connection", Release: []string{"Close"}}
 	// pgx: Rows.Next "automatically closes rows upon returning false";
 	// Rows.Scan: "Rows is automatically closed upon error"
 	// (pgx/v5 rows.go, Rows interface; baseRows.Scan calls fatal, which
@@ -121,7 +121,7 @@ var byType = map[string]*resource{
 	pgxPath + ".Row":              row,
 	pgxPath + ".Tx":               tx,
 	pgxPath + ".BatchResults":     batch,
-	"*" + pgxpoolPath + ".Conn":   pgxpoolConn,
+	"*" + pgxpoolPath + ".Conn":   connection,
 	"*" + pgxpoolPath + ".Tx":     tx,
 	"*" + poolguardPath + ".Conn": connection,
 	"*os.File":                    osFile,
@@ -150,7 +150,7 @@ func init() {
 	add(pgxRows, ptr(poolguardPath, "Conn", "Pool", "Partition"), "Query")
 	add(batch, ptr(poolguardPath, "Conn"), "SendBatch")
 
-	add(pgxpoolConn, ptr(pgxpoolPath, "Pool"), "Acquire")
+	add(connection, ptr(pgxpoolPath, "Pool"), "Acquire")
 	pgxRecvs := append(ptr(pgxPath, "Conn"), append(pgxTx, ptr(pgxpoolPath, "Pool", "Conn", "Tx")...)...)
 	add(pgxRows, pgxRecvs, "Query")
 	add(row, pgxRecvs, "QueryRow")

@@ -510,3 +510,63 @@ func ownedFlagCleared(ctx context.Context, p *poolguard.Pool) {
 		c.Release()
 	}
 }
+
+// The acquisition's error is reassigned on the path that acquired, and
+// the connection released where the new error is not nil: the later
+// check of err is of the second call, which that path knows is nil.
+func errReassignedReleased(ctx context.Context, p *poolguard.Pool) (*poolguard.Conn, error) {
+	conn, err := p.Acquire(ctx)
+	if err == nil {
+		if err = validate(conn); err != nil {
+			conn.Release()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Its twin forgets the release when the second call fails.
+func errReassignedLeak(ctx context.Context, p *poolguard.Pool) (*poolguard.Conn, error) {
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released on the return`
+	if err == nil {
+		err = validate(conn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+func setErr(err *error) { *err = errInvalid }
+
+// Where err's address is taken, a call may change it between the checks.
+func errAddressed(ctx context.Context, p *poolguard.Pool) (*poolguard.Conn, error) {
+	conn, err := p.Acquire(ctx) // want `connection acquired here is not released on the return`
+	if err == nil {
+		if err = validate(conn); err != nil {
+			conn.Release()
+		}
+	}
+	setErr(&err)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Hijack takes the connection out of the pool: the caller closes the
+// pgx.Conn instead.
+func hijacked(ctx context.Context, p *poolguard.Pool) error {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := c.Hijack()
+	if err != nil {
+		c.Release()
+		return err
+	}
+	return conn.Close(ctx)
+}

@@ -25,6 +25,7 @@ func (p *Partition) Query(ctx context.Context, sql string, args ...any) (pgx.Row
 type Conn struct{}
 
 func (c *Conn) Release()                                                             {}
+func (c *Conn) Hijack() (*pgx.Conn, error)                                           { return nil, nil }
 func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error)                            { return nil, nil }
 func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) { return nil, nil }
 func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults         { return nil }
