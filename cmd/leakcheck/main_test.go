@@ -40,6 +40,12 @@ func TestCommand(t *testing.T) {
 		t.Skip("builds the command")
 	}
 	bin := build(t)
+	// A file beside the module, named relatively: go vet runs the tool in
+	// each package's directory, so the command makes the path absolute.
+	if err := os.WriteFile(filepath.Join("testdata", "resources.txt"), []byte("(example.com/m/leaky.Opener).Open Shut\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join("testdata", "resources.txt")) })
 	resources := func(text string) string {
 		path := filepath.Join(t.TempDir(), "resources.txt")
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
@@ -55,6 +61,9 @@ func TestCommand(t *testing.T) {
 	}{
 		{"clean", []string{bin, "./clean"}, 0, ""},
 		{"findings", []string{bin, "./..."}, 3, "file acquired here is not released on the return at leaky.go:16"},
+		{"standalone findings", []string{bin, "-standalone", "./..."}, 3, "file acquired here is not released on the return at leaky.go:16"},
+		{"json", []string{bin, "-json", "./..."}, 0, `"message": "file acquired here is not released`},
+		{"broken package", []string{bin, "./_broken"}, 1, "cannot use"},
 		{"vet clean", []string{"go", "vet", "-vettool=" + bin, "./clean"}, 0, ""},
 		{"vet findings", []string{"go", "vet", "-vettool=" + bin, "./..."}, 1, "file acquired here is not released"},
 		{"malformed file", []string{bin, "-resources=" + resources("(*example.com/m/leaky.Opener).Open\n"), "./..."}, 1, "resources.txt:1: want ACQUIRE RELEASE"},
@@ -63,6 +72,7 @@ func TestCommand(t *testing.T) {
 		{"unknown method", []string{bin, "-resources=" + resources("(example.com/m/leaky.Opener).Open Shut\n"), "./..."}, 1, "has no method Shut"},
 		{"unknown function", []string{bin, "-resources=" + resources("example.com/m/leaky.Create Close\n"), "./..."}, 1, "has no function Create"},
 		{"vet unknown method", []string{"go", "vet", "-vettool=" + bin, "-resources=" + resources("(example.com/m/leaky.Opener).Open Shut\n"), "./..."}, 1, "has no method Shut"},
+		{"relative resources file", []string{bin, "-resources", "../resources.txt", "./..."}, 1, "has no method Shut"},
 		{"user resource", []string{bin, "-resources=" + resources("(example.com/m/leaky.Opener).Open Close handle\n"), "./clean"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
