@@ -158,14 +158,15 @@ func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 // the rows carry it too, so pgx.CollectRows and its kind may be given them
 // unchecked.
 func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return c.query(ctx, nil, sql, args, false)
+	return c.query(ctx, nil, sql, args, false, nil)
 }
 
 // QueryRow runs sql with args; Scan on the returned row reads the first row
 // and frees the connection. An error is returned by Scan.
 func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r, _ := c.query(ctx, nil, sql, args, false)
-	return &row{rows: r}
+	rw := new(row)
+	rw.rows, _ = c.query(ctx, nil, sql, args, false, &rw.own)
+	return rw
 }
 
 // SendBatch sends all queued queries of b in one round trip. The
@@ -210,13 +211,20 @@ func (c *Conn) exec(ctx context.Context, via pgx.Tx, sql string, args []any) (pg
 }
 
 // query runs sql; release has the rows release the lease when they finish.
-func (c *Conn) query(ctx context.Context, via pgx.Tx, sql string, args []any, release bool) (pgx.Rows, error) {
+//
+// The rows are into, if not nil, so that a row and its rows take one
+// allocation.
+func (c *Conn) query(ctx context.Context, via pgx.Tx, sql string, args []any, release bool, into *rows) (pgx.Rows, error) {
 	pc, err := c.start(ctx, sql)
 	if err == nil {
 		var r pgx.Rows
 		if r, err = on(pc, via).Query(ctx, sql, args...); err == nil {
 			pc.rowsOpen.Store(true)
-			return &rows{Rows: r, c: c, pc: pc, release: release}, nil
+			if into == nil {
+				into = new(rows)
+			}
+			*into = rows{Rows: r, c: c, pc: pc, release: release}
+			return into, nil
 		}
 		err = c.exit(pc, err)
 	}

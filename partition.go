@@ -149,18 +149,23 @@ func (pt *Partition) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 // released when the rows are closed or read to the end. As pgx's, it never
 // returns nil rows: on an error, the acquire's included, the rows carry it.
 func (pt *Partition) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	c, err := pt.acquire(ctx, false)
-	if err != nil {
-		return errRows{err}, err
-	}
-	return c.query(ctx, nil, sql, args, true)
+	return pt.query(ctx, sql, args, nil)
 }
 
 // QueryRow acquires a connection and runs sql with args; Scan on the
 // returned row reads the first row and releases the connection.
 func (pt *Partition) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r, _ := pt.Query(ctx, sql, args...)
-	return &row{rows: r}
+	rw := new(row)
+	rw.rows, _ = pt.query(ctx, sql, args, &rw.own)
+	return rw
+}
+
+func (pt *Partition) query(ctx context.Context, sql string, args []any, into *rows) (pgx.Rows, error) {
+	c, err := pt.acquire(ctx, false)
+	if err != nil {
+		return errRows{err}, err
+	}
+	return c.query(ctx, nil, sql, args, true, into)
 }
 
 // SendBatch acquires a connection and sends b on it; the connection is

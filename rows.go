@@ -89,7 +89,10 @@ func (errRows) Conn() *pgx.Conn                              { return nil }
 func (errRows) TypeMap() *pgtype.Map                         { return nil }
 
 // row is the result of QueryRow, with pgx's semantics.
-type row struct{ rows pgx.Rows }
+type row struct {
+	rows pgx.Rows
+	own  rows // the rows, when they are poolguard's: one allocation for both
+}
 
 func (r *row) Scan(dest ...any) error {
 	rs := r.rows

@@ -116,15 +116,20 @@ func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandT
 }
 
 func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if err := t.closed(); err != nil {
-		return errRows{err}, err
-	}
-	return t.c.query(ctx, t.inner, sql, args, false)
+	return t.query(ctx, sql, args, nil)
 }
 
 func (t *tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r, _ := t.Query(ctx, sql, args...)
-	return &row{rows: r}
+	rw := new(row)
+	rw.rows, _ = t.query(ctx, sql, args, &rw.own)
+	return rw
+}
+
+func (t *tx) query(ctx context.Context, sql string, args []any, into *rows) (pgx.Rows, error) {
+	if err := t.closed(); err != nil {
+		return errRows{err}, err
+	}
+	return t.c.query(ctx, t.inner, sql, args, false, into)
 }
 
 // Conn returns the underlying pgx.Conn while the transaction and its lease
