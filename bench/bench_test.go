@@ -30,9 +30,10 @@ var dsn string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if flag.Lookup("test.bench").Value.String() == "" {
-		// Only benchmarks live here: without -bench there is nothing to
-		// run, and no reason to start a server.
+	if flag.Lookup("test.bench").Value.String() == "" && !*gate {
+		// Only benchmarks live here, and the gate that runs them: without
+		// -bench or -gate there is nothing to run, and no reason to start
+		// a server.
 		os.Exit(m.Run())
 	}
 	os.Exit(run(m))

@@ -9,6 +9,11 @@
 //	go test -run '^$' -bench . -count 6 ./bench/ | tee bench.txt
 //	benchstat -col /pool bench.txt
 //
+// CI runs TestGate, which compares poolguard with pgxpool in one run
+// against the recorded run's ratio and allocation counts:
+//
+//	go test -run TestGate -gate ./bench
+//
 // They start a throw-away server with pgtemp, or use the one named by
 // POOLGUARD_DATABASE_URL. Results and their reading are in
 // docs/benchmarks.md.
