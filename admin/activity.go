@@ -84,9 +84,9 @@ func (a *activityReader) query(ctx context.Context, pids []uint32) (map[uint32]b
 	if server != conn.PgConn().PID() {
 		return nil, errBehindPooler
 	}
-	ids := make([]int32, len(pids))
+	ids := make([]int64, len(pids))
 	for i, p := range pids {
-		ids[i] = int32(p)
+		ids[i] = int64(p)
 	}
 	rows, err := conn.Query(ctx, `SELECT pid, coalesce(state, ''), coalesce(query, ''), query_start,
 		coalesce(extract(epoch FROM clock_timestamp() - query_start)::float8, 0)

@@ -199,7 +199,8 @@ func (c *check) backends(leases []poolguard.LeaseInfo) ([]int64, []time.Time) {
 }
 
 // idleInTx returns the backends among pids that the server shows idle in
-// a transaction. A backend that started after its PID was seen is another
+// a transaction. The PIDs are taken as bigint: a pooler such as PgBouncer
+// hands out process IDs of its own, anywhere in the uint32 range. A backend that started after its PID was seen is another
 // process that reused the PID, and is left out (with a minute's margin
 // for the clocks of a remote server). It connects admin if needed.
 func (c *check) idleInTx(admin *pgx.Conn, pids []int64, seen []time.Time) ([]idleBackend, *pgx.Conn, error) {
@@ -212,7 +213,7 @@ func (c *check) idleInTx(admin *pgx.Conn, pids []int64, seen []time.Time) ([]idl
 		}
 	}
 	rows, err := admin.Query(ctx, `SELECT a.pid, coalesce(a.application_name, ''), coalesce(extract(epoch FROM now() - a.xact_start), 0)
-		FROM pg_stat_activity a JOIN unnest($1::int[], $2::timestamptz[]) AS p(pid, seen)
+		FROM pg_stat_activity a JOIN unnest($1::bigint[], $2::timestamptz[]) AS p(pid, seen)
 			ON a.pid = p.pid AND a.backend_start <= p.seen + interval '1 minute'
 		WHERE a.datname = current_database() AND a.state LIKE 'idle in transaction%'
 		ORDER BY a.pid`, pids, seen)

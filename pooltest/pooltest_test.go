@@ -122,6 +122,16 @@ func TestIdleInTransaction(t *testing.T) {
 	}
 }
 
+// A pooler such as PgBouncer hands out process IDs anywhere in the uint32
+// range: the server check takes them all.
+func TestServerCheckLargePIDs(t *testing.T) {
+	t.Parallel()
+	pool := pooltest.New(t)
+	if n, err := pooltest.IdleInTx(pool, []int64{1, 1<<31 + 5, 1<<32 - 1}); n != 0 || err != nil {
+		t.Errorf("server check on PIDs beyond int32: %d backends, %v", n, err)
+	}
+}
+
 func TestProvenLeakFails(t *testing.T) {
 	t.Parallel()
 	ft := newFakeT(t)
