@@ -8,7 +8,10 @@
 // connection. The buggy code has the same shape for every pool; poolguard's
 // is the user API example's own (users.SyncUserBuggy), so the leak
 // reports name its file:line. Each pool has a database of its own on the
-// same server, and the three run at the same time.
+// same server, and the three run at the same time. With Options.Replicas,
+// each kind runs as a fleet of replicas, each with its own pool and
+// database, the job in the first only; with Options.Bouncer, the pools
+// connect through PgBouncer.
 //
 // [Replay] returns a [Result] holding the samples over time and the summary;
 // [Result.WriteSummary] prints the table and [Result.WriteHTML] writes a

@@ -230,7 +230,8 @@ func watchServer(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn, runs
 	defer tick.Stop()
 	for {
 		counts := map[string][2]int{}
-		rows, _ := conn.Query(ctx, `SELECT datname, count(*)::int, (count(*) FILTER (WHERE state = 'idle'))::int
+		qctx, cancel := context.WithTimeout(ctx, every) // a slow server skips a reading
+		rows, _ := conn.Query(qctx, `SELECT datname, count(*)::int, (count(*) FILTER (WHERE state = 'idle'))::int
 			FROM pg_stat_activity WHERE datname = ANY($1) GROUP BY datname`, dbs)
 		var db string
 		var n [2]int
@@ -238,6 +239,7 @@ func watchServer(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn, runs
 			counts[db] = n
 			return nil
 		})
+		cancel()
 		if err == nil {
 			for i, run := range runs {
 				run.mu.Lock()

@@ -194,16 +194,18 @@ func decode(r io.Reader) ([]diagnostic, []string, error) {
 
 // position splits file:line:col.
 func position(posn string) (file string, line, col int) {
-	file, c, _ := cutLast(posn)
-	file, l, _ := cutLast(file)
+	rest, c := cutLast(posn)
+	file, l := cutLast(rest)
 	line, _ = strconv.Atoi(l)
 	col, _ = strconv.Atoi(c)
 	return file, line, col
 }
 
-func cutLast(s string) (before, after string, found bool) {
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		return s[:i], s[i+1:], true
+// cutLast splits s around its last colon.
+func cutLast(s string) (before, after string) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return s, ""
 	}
-	return s, "", false
+	return s[:i], s[i+1:]
 }
