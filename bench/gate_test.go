@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"flag"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -68,7 +69,10 @@ func TestGate(t *testing.T) {
 	ratio := median(ns["poolguard"]) / median(ns["pgxpool"])
 	t.Logf("acquire + release, 1 goroutine: poolguard %.0f ns, pgxpool %.0f ns (medians of %d); ratio %.2f, recorded %.2f",
 		median(ns["poolguard"]), median(ns["pgxpool"]), passes, ratio, recordedRatio)
-	if limit := recordedRatio * (1 + noise); ratio > limit {
+	// Elsewhere stacks are taken by runtime.Callers, at another cost than
+	// the recorded run's (see internal/stack).
+	fp := runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64"
+	if limit := recordedRatio * (1 + noise); fp && ratio > limit {
 		t.Errorf("acquire + release got slower against pgxpool: %.2f of its time, recorded %.2f, limit %.2f", ratio, recordedRatio, limit)
 	}
 
