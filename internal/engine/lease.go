@@ -174,7 +174,13 @@ func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
 	}
 	taken := how != Release || action == Interrupt
 	en := Ending[R]{Ended: true, Taken: taken, Action: action, Held: s.acquired.until(now)}
-	en.Lease = s.record(taken || s.suspected)
+	if taken || s.suspected {
+		en.Lease = s.record(true)
+	} else {
+		// Nothing is reported of a plain release: its record leaves out
+		// the time and the stack, to keep the lock short.
+		en.Lease = Lease[R]{Slot: s, Gen: gen, Part: s.part.idx}
+	}
 	p := s.part
 	s.unlease()
 	e.addHeld(p, -1)
