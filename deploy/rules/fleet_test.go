@@ -85,7 +85,7 @@ func TestFleetAlerts(t *testing.T) {
 		"r2": replica("r2", srv.DSN(), "-sync", "buggy"),
 		// Leases idle for 2 s are suspects, so that r3's show within the
 		// test.
-		"r3": replica("r3", srv.DSN()+"&pool_suspect_after=2s", "-sync", "buggy", "-prove-leaks=false", "-sync-max-hold", "0"),
+		"r3": replica("r3", withParam(t, srv.DSN(), "pool_suspect_after", "2s"), "-sync", "buggy", "-prove-leaks=false", "-sync-max-hold", "0"),
 	}
 
 	targets := filepath.Join(dir, "targets.json")
@@ -221,6 +221,18 @@ func TestFastRules(t *testing.T) {
 	if got := fastRules(in); got != want {
 		t.Errorf("fastRules:\n got %s\nwant %s", got, want)
 	}
+}
+
+// withParam returns the connection URL dsn with a query parameter set.
+func withParam(t *testing.T, dsn, name, value string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // tool returns the path of an installed program, or skips the test.
