@@ -104,10 +104,7 @@ type Slot[R any] struct {
 	suspected bool
 	closed    bool   // its place under MaxConns was given back
 	epoch     uint64 // Engine.epoch when the resource was opened
-	// The partition's leased slots, oldest lease first, so that Stats reads
-	// the oldest in constant time however many leases are held.
-	older, newer *Slot[R]
-	npcs         int
+	npcs int
 	pcs          [MaxStack]uintptr
 }
 
@@ -128,8 +125,13 @@ type Part[R any] struct {
 	queue  waitQueue[R]
 	paused bool
 
-	oldest, newest *Slot[R] // leased slots, in the order their leases started
-	suspects       int      // leased slots marked suspected
+	// leased counts the leased slots; oldest is the one whose lease is
+	// the oldest, when known (see Engine.oldestLease). A lease starting or
+	// ending touches no other slot: under the lock, with another CPU
+	// holding the last lease, that would cost a cache line's transfer.
+	leased   int
+	oldest   *Slot[R]
+	suspects int // leased slots marked suspected
 
 	opening    int // opens planned by Maintain and not yet reported by OpenedIdle
 	connecting int // grants whose resource is being opened by their caller
@@ -207,13 +209,11 @@ func (s *Slot[R]) lease(t instant, pcs []uintptr) {
 	s.leased = true
 	s.suspected = false
 	s.acquired = t
-	s.older, s.newer = p.newest, nil
-	if p.newest == nil {
+	// The only lease is the oldest; a lease that starts while others are
+	// held is not, and leaves what is known of the oldest as it was.
+	if p.leased++; p.leased == 1 {
 		p.oldest = s
-	} else {
-		p.newest.newer = s
 	}
-	p.newest = s
 	s.npcs = copy(s.pcs[:], pcs)
 	s.word.v.Store(pack(s.Gen()+1, stHeld))
 }
@@ -226,17 +226,26 @@ func (s *Slot[R]) unlease() {
 	if s.suspected {
 		p.suspects--
 	}
-	if s.older == nil {
-		p.oldest = s.newer
-	} else {
-		s.older.newer = s.newer
+	p.leased--
+	if p.oldest == s {
+		p.oldest = nil // found again when asked for
 	}
-	if s.newer == nil {
-		p.newest = s.older
-	} else {
-		s.newer.older = s.older
+}
+
+// oldestLease returns the slot of p's oldest lease, or nil when none is
+// held. It is known in constant time unless the oldest lease ended since
+// it was last asked for; it is then found among the slots, once. It must
+// be called with e.mu held.
+func (e *Engine[R]) oldestLease(p *Part[R]) *Slot[R] {
+	if p.leased == 0 || p.oldest != nil {
+		return p.oldest
 	}
-	s.older, s.newer = nil, nil
+	for _, s := range e.all {
+		if s.leased && s.part == p && (p.oldest == nil || s.acquired < p.oldest.acquired) {
+			p.oldest = s
+		}
+	}
+	return p.oldest
 }
 
 // Acquire obtains a grant for partition part, waiting in the partition's FIFO

@@ -367,3 +367,38 @@ func TestLeasesAndSuspects(t *testing.T) {
 	}
 	put(t, e, s, true)
 }
+
+// The oldest lease is known without linking leases to each other: when it
+// ends, Stats finds the next oldest among the slots; Leases lists them
+// oldest first.
+func TestOldestLease(t *testing.T) {
+	e := newEngine(t, 4, pc("a", 0, 4, 0))
+	var ss []*testSlot
+	for range 4 {
+		ss = append(ss, take(t, e, 0))
+		time.Sleep(time.Millisecond) // distinct acquire times
+	}
+	check := func(want *testSlot) {
+		t.Helper()
+		got := e.Stats().Parts[0].OldestAcquired
+		if want == nil && !got.IsZero() || want != nil && !got.Equal(want.acquired.time()) {
+			t.Errorf("OldestAcquired %v, want that of slot %p", got, want)
+		}
+	}
+	check(ss[0])
+	put(t, e, ss[0], true)
+	check(ss[1])
+	put(t, e, ss[2], true)
+	check(ss[1])
+	s4 := take(t, e, 0)
+	check(ss[1])
+	put(t, e, ss[1], true)
+	check(ss[3])
+	if ls := e.Leases(); len(ls) != 2 || ls[0].Slot != ss[3] || ls[1].Slot != s4 {
+		t.Errorf("Leases = %+v, want slots %p then %p", ls, ss[3], s4)
+	}
+	put(t, e, ss[3], true)
+	check(s4)
+	put(t, e, s4, true)
+	check(nil)
+}

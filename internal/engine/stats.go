@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
 
 // PartStats is a snapshot of one partition.
 type PartStats struct {
@@ -33,7 +37,8 @@ type Stats struct {
 
 // Stats returns a snapshot, taken under the engine's lock in one step so
 // its numbers agree with each other. Its cost grows with the number of
-// partitions, not with the number of connections or leases.
+// partitions; with the number of connections only when a partition's
+// oldest lease ended since the previous call (see oldestLease).
 func (e *Engine[R]) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -47,8 +52,8 @@ func (e *Engine[R]) Stats() Stats {
 			Opens: p.opens, OpenFails: p.openFails, Closes: p.closes,
 			ClosesLifetime: p.closesLifetime, ClosesIdle: p.closesIdle, Rejects: p.rejects,
 		}
-		if p.oldest != nil {
-			st.Parts[i].OldestAcquired = p.oldest.acquired.time()
+		if o := e.oldestLease(p); o != nil {
+			st.Parts[i].OldestAcquired = o.acquired.time()
 		}
 	}
 	return st
@@ -65,29 +70,34 @@ type Lease[R any] struct {
 	Suspected bool
 }
 
-// Leases returns a snapshot of every current lease, oldest first in each
-// partition. It copies every lease record under the lock, in two
-// allocations.
+// Leases returns a snapshot of every current lease, by partition, oldest
+// first in each. It copies every lease record under the lock, in two
+// allocations, and sorts them.
 func (e *Engine[R]) Leases() []Lease[R] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n, npcs := 0, 0
-	for _, p := range e.parts {
-		for s := p.oldest; s != nil; s = s.newer {
+	for _, s := range e.all {
+		if s.leased {
 			n++
 			npcs += s.npcs
 		}
 	}
 	out := make([]Lease[R], 0, n)
-	pcs := make([]uintptr, 0, npcs)
-	for _, p := range e.parts {
-		for s := p.oldest; s != nil; s = s.newer {
-			l := s.record(false)
-			start := len(pcs)
-			pcs = append(pcs, s.pcs[:s.npcs]...)
-			l.PCs = pcs[start:len(pcs):len(pcs)]
-			out = append(out, l)
+	for _, s := range e.all {
+		if s.leased {
+			out = append(out, s.record(false))
 		}
+	}
+	slices.SortFunc(out, func(a, b Lease[R]) int {
+		return cmp.Or(cmp.Compare(a.Part, b.Part), cmp.Compare(a.Slot.acquired, b.Slot.acquired))
+	})
+	pcs := make([]uintptr, 0, npcs)
+	for i := range out {
+		s := out[i].Slot
+		start := len(pcs)
+		pcs = append(pcs, s.pcs[:s.npcs]...)
+		out[i].PCs = pcs[start:len(pcs):len(pcs)]
 	}
 	return out
 }
