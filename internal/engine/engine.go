@@ -104,8 +104,8 @@ type Slot[R any] struct {
 	suspected bool
 	closed    bool   // its place under MaxConns was given back
 	epoch     uint64 // Engine.epoch when the resource was opened
-	npcs int
-	pcs          [MaxStack]uintptr
+	npcs      int
+	pcs       [MaxStack]uintptr
 }
 
 // Part returns the index of the partition that owns s.
