@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/poolguard/poolguard/internal/pooler"
 )
 
 // errBehindPooler is why the leases are not joined with pg_stat_activity
@@ -75,13 +77,9 @@ func (a *activityReader) query(ctx context.Context, pids []uint32) (map[uint32]b
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	// A pooler hands its clients process IDs of its own: the server's
-	// differs from the one this connection was given.
-	var server uint32
-	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&server); err != nil {
+	if behind, err := pooler.Between(ctx, conn); err != nil {
 		return nil, err
-	}
-	if server != conn.PgConn().PID() {
+	} else if behind {
 		return nil, errBehindPooler
 	}
 	ids := make([]int64, len(pids))

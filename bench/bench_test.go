@@ -188,18 +188,24 @@ func (l sqlLease) release() { l.c.Close() }
 func withPools(b *testing.B, kinds []poolKind, fn func(b *testing.B, p pool)) {
 	for _, k := range kinds {
 		b.Run("pool="+k.name, func(b *testing.B) {
-			ctx := context.Background()
-			p, err := k.open(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.close()
-			if err := warm(ctx, p); err != nil {
-				b.Fatal(err)
-			}
-			fn(b, p)
+			fn(b, openWarm(b, k))
 		})
 	}
+}
+
+// openWarm opens a pool of kind k and warms it up; it is closed when tb ends.
+func openWarm(tb testing.TB, k poolKind) pool {
+	tb.Helper()
+	ctx := context.Background()
+	p, err := k.open(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.close)
+	if err := warm(ctx, p); err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 // warm opens all of p's connections by holding poolSize leases at once,

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"flag"
 	"runtime"
 	"slices"
@@ -35,18 +34,9 @@ func TestGate(t *testing.T) {
 	if !*gate {
 		t.Skip("run with -gate")
 	}
-	ctx := context.Background()
 	pools := map[string]pool{}
 	for _, k := range []poolKind{poolguardTracked, pgxpoolKind} {
-		p, err := k.open(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.close()
-		if err := warm(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		pools[k.name] = p
+		pools[k.name] = openWarm(t, k)
 	}
 	bench := func(name string, goroutines int, query bool) testing.BenchmarkResult {
 		r := testing.Benchmark(func(b *testing.B) { drive(b, pools[name], goroutines, query) })

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/poolguard/poolguard"
+	"github.com/poolguard/poolguard/internal/pooler"
 	"github.com/poolguard/poolguard/pgtemp"
 )
 
@@ -109,6 +110,7 @@ type check struct {
 	st       *state
 	proven   int64 // proven leaks before the check started
 	recorded int   // events the recorder had then
+	pooler   bool  // the pool reaches the server through a pooler (see idleInTx)
 }
 
 func newCheck(pool *poolguard.Pool, o options) *check {
@@ -199,10 +201,11 @@ func (c *check) backends(leases []poolguard.LeaseInfo) ([]int64, []time.Time) {
 }
 
 // idleInTx returns the backends among pids that the server shows idle in
-// a transaction. The PIDs are taken as bigint: a pooler such as PgBouncer
-// hands out process IDs of its own, anywhere in the uint32 range. A backend that started after its PID was seen is another
+// a transaction. A backend that started after its PID was seen is another
 // process that reused the PID, and is left out (with a minute's margin
-// for the clocks of a remote server). It connects admin if needed.
+// for the clocks of a remote server). Behind a pooler such as PgBouncer
+// the PIDs are the pooler's, not the server's, and nothing is checked.
+// It connects admin if needed.
 func (c *check) idleInTx(admin *pgx.Conn, pids []int64, seen []time.Time) ([]idleBackend, *pgx.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
@@ -211,6 +214,12 @@ func (c *check) idleInTx(admin *pgx.Conn, pids []int64, seen []time.Time) ([]idl
 		if admin, err = pgx.ConnectConfig(ctx, adminConfig(c.pool)); err != nil {
 			return nil, nil, fmt.Errorf("connect to the server: %w", err)
 		}
+		if c.pooler, err = pooler.Between(ctx, admin); err != nil {
+			return nil, admin, fmt.Errorf("query the server: %w", err)
+		}
+	}
+	if c.pooler {
+		return nil, admin, nil
 	}
 	rows, err := admin.Query(ctx, `SELECT a.pid, coalesce(a.application_name, ''), coalesce(extract(epoch FROM now() - a.xact_start), 0)
 		FROM pg_stat_activity a JOIN unnest($1::bigint[], $2::timestamptz[]) AS p(pid, seen)

@@ -223,9 +223,12 @@ func collectGarbage(stop <-chan struct{}, every time.Duration) {
 }
 
 // watchServer reads, every interval until stop closes, how many backends
-// the server has on each run's database (dbs[i] is runs[i]'s), and how
-// many of them are idle.
-func watchServer(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn, runs []*Run, dbs []string, every time.Duration) {
+// the server has on each run's database, and how many of them are idle.
+func watchServer(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn, runs []*Run, every time.Duration) {
+	dbs := make([]string, len(runs))
+	for i, run := range runs {
+		dbs[i] = run.db
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -241,9 +244,9 @@ func watchServer(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn, runs
 		})
 		cancel()
 		if err == nil {
-			for i, run := range runs {
+			for _, run := range runs {
 				run.mu.Lock()
-				run.backends = counts[dbs[i]]
+				run.backends = counts[run.db]
 				run.mu.Unlock()
 			}
 		}

@@ -116,8 +116,8 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("replay: leak rate (%g/s) must be between 0 and the sync rate (%g/s)", o.LeakRate, o.SyncRate)
 	case o.Users < 1:
 		return fmt.Errorf("replay: users must be at least 1, got %d", o.Users)
-	case o.Replicas < 1 || o.Replicas > maxReplicas:
-		return fmt.Errorf("replay: replicas must be between 1 and %d, got %d", maxReplicas, o.Replicas)
+	case o.Replicas < 1 || o.Replicas > MaxReplicas:
+		return fmt.Errorf("replay: replicas must be between 1 and %d, got %d", MaxReplicas, o.Replicas)
 	}
 	for _, k := range o.Kinds {
 		if !slices.Contains(Kinds, k) {
@@ -127,9 +127,9 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
-// maxReplicas bounds Options.Replicas: each replica is a pool, a database
+// MaxReplicas bounds Options.Replicas: each replica is a pool, a database
 // and its API traffic in this one process.
-const maxReplicas = 20
+const MaxReplicas = 20
 
 // Connections is the most connections the replay's pools may open on the
 // server, together: a server (or bouncer) for the replay needs that many
@@ -238,6 +238,7 @@ type Run struct {
 	latencies []time.Duration
 	ok, fail  int
 	waiting   atomic.Int64
+	db        string // the replica's database
 	backends  [2]int // the latest reading of Sample.Backends and Idle
 	start     time.Time
 	ended     bool // the run is over: later events are not recorded
@@ -293,7 +294,6 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 	var (
 		runs    []*Run
 		targets []target
-		dbs     []string
 	)
 	defer func() {
 		for _, t := range targets {
@@ -308,19 +308,19 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 			if opts.Replicas > 1 {
 				run.Name = fmt.Sprintf("%s r%d", kind, replica)
 			}
-			db, err := setupDB(ctx, srv, run, opts)
-			if err != nil {
+			var err error
+			if run.db, err = setupDB(ctx, srv, run, opts); err != nil {
 				return nil, err
 			}
-			dsn := srv.ConnString(db)
+			dsn := srv.ConnString(run.db)
 			if opts.Bouncer != nil {
-				dsn = opts.Bouncer.ConnString(db)
+				dsn = opts.Bouncer.ConnString(run.db)
 			}
 			t, err := newTarget(ctx, kind, dsn, opts, run)
 			if err != nil {
 				return nil, fmt.Errorf("replay: %s pool: %w", run.Name, err)
 			}
-			runs, targets, dbs = append(runs, run), append(targets, t), append(dbs, db)
+			runs, targets = append(runs, run), append(targets, t)
 		}
 	}
 	before := make([][2]int64, len(runs))
@@ -328,7 +328,7 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 		if err := warm(ctx, targets[i], opts.PoolSize/2); err != nil {
 			return nil, fmt.Errorf("replay: %s pool: %w", runs[i].Name, err)
 		}
-		if err := xacts(ctx, srv, dbs[i], &before[i], false); err != nil {
+		if err := xacts(ctx, srv, runs[i].db, &before[i], false); err != nil {
 			return nil, err
 		}
 	}
@@ -348,7 +348,7 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 	var aux sync.WaitGroup
 	aux.Go(func() { collectGarbage(stopAux, opts.GCEvery) })
 	aux.Go(func() { progress(stopAux, start, runs, targets, opts) })
-	aux.Go(func() { watchServer(ctx, stopAux, server, runs, dbs, opts.SampleEvery) })
+	aux.Go(func() { watchServer(ctx, stopAux, server, runs, opts.SampleEvery) })
 	wg.Wait()
 	close(stopAux)
 	aux.Wait()
@@ -358,7 +358,7 @@ func Replay(ctx context.Context, srv *pgtemp.Server, opts Options) (*Result, err
 		run.Closed = targets[i].close()
 		targets[i] = nil
 		var after [2]int64
-		if err := xacts(ctx, srv, dbs[i], &after, true); err != nil {
+		if err := xacts(ctx, srv, run.db, &after, true); err != nil {
 			return nil, err
 		}
 		run.XactCommit, run.XactRollback = after[0]-before[i][0], after[1]-before[i][1]

@@ -106,7 +106,11 @@ func vet(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	asJSON := slices.ContainsFunc(args, func(a string) bool { return a == "-json" || a == "--json" })
-	cmd := exec.Command("go", append([]string{"vet", "-vettool=" + self, "-json"}, args...)...)
+	vetArgs := []string{"vet", "-vettool=" + self}
+	if !asJSON {
+		vetArgs = append(vetArgs, "-json") // read below
+	}
+	cmd := exec.Command("go", append(vetArgs, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, stderr
 	if asJSON {

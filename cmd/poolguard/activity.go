@@ -325,10 +325,11 @@ func runActivity(ctx context.Context, e *env, cfg *pgx.ConnConfig, c *client, ap
 			// Its leases' PIDs are the pooler's: a join would be wrong.
 			note = "not joined with the service's leases: " + snap.Activity.Error
 			c = nil
-		}
-		leases = make(map[uint32]admin.Lease, len(snap.Leases))
-		for _, l := range snap.Leases {
-			leases[l.PID] = l
+		} else {
+			leases = make(map[uint32]admin.Lease, len(snap.Leases))
+			for _, l := range snap.Leases {
+				leases[l.PID] = l
+			}
 		}
 	}
 	// A server that accepts but does not answer must not hang the

@@ -109,8 +109,8 @@ func setupReplay(args []string, e *env) (func(context.Context) error, error) {
 	if o.MaxHold < 0 {
 		return nil, fmt.Errorf("--max-hold must not be negative, got %s", o.MaxHold)
 	}
-	if o.Replicas < 1 || o.Replicas > 20 {
-		return nil, fmt.Errorf("--replicas must be between 1 and 20, got %d", o.Replicas)
+	if o.Replicas < 1 || o.Replicas > replay.MaxReplicas {
+		return nil, fmt.Errorf("--replicas must be between 1 and %d, got %d", replay.MaxReplicas, o.Replicas)
 	}
 	if *bouncer != "" && *bouncer != "transaction" && *bouncer != "session" {
 		return nil, fmt.Errorf("--bouncer must be transaction or session, got %q", *bouncer)
