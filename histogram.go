@@ -55,7 +55,9 @@ func (h *histogram) observe(d time.Duration) {
 		i++
 	}
 	h.buckets[i].Add(1)
-	h.sum.Add(int64(d))
+	if d != 0 { // an acquire that did not wait: one atomic add less
+		h.sum.Add(int64(d))
+	}
 }
 
 func (h *histogram) snapshot() Histogram {

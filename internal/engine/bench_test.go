@@ -33,6 +33,30 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	}
 }
 
+// BenchmarkAcquireReleaseParallel is BenchmarkAcquireRelease with four
+// goroutines per CPU sharing 16 slots of one partition, each recording a
+// stack of 8 frames: the fast path under contention, never waiting.
+func BenchmarkAcquireReleaseParallel(b *testing.B) {
+	e, _ := benchEngine(b, 1, 16)
+	var slots []*testSlot
+	for range 16 {
+		slots = append(slots, take(b, e, 0))
+	}
+	for _, s := range slots {
+		put(b, e, s, true)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		pcs := make([]uintptr, 8)
+		for pb.Next() {
+			g, _, _ := e.Acquire(ctx, 0, pcs)
+			e.End(g.Slot, g.Slot.Gen(), Release, true)
+		}
+	})
+}
+
 // BenchmarkWithLeasesHeld measures, with n leases held, the cost of Stats
 // (constant), of Leases (linear: it copies every record), and of an
 // acquire and release while another goroutine reads Leases without pause,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.MaxConns < 1 {
 		return fmt.Errorf("MaxConns is %d: it must be at least 1", c.MaxConns)
+	}
+	if c.MaxConns > MaxSlots {
+		return fmt.Errorf("MaxConns is %d: it must be at most %d", c.MaxConns, MaxSlots)
 	}
 	if len(c.Parts) == 0 {
 		return errors.New("no partitions: configure at least one")
@@ -92,20 +96,30 @@ type Slot[R any] struct {
 	Res R
 
 	word leaseWord
+	id   uint32        // place in Engine.table while the slot lives
+	next atomic.Uint32 // id+1 of the slot below it in an idle stack, 0 at the bottom
 
 	part    *Part[R]
-	idx     int     // index in Engine.all; -1 once destroyed
 	expires instant // 0: never
+	epoch   uint64  // Engine.epoch when the resource was opened
 
-	// Guarded by Engine.mu.
+	// idleSince is written by whoever releases the slot, before it pushes
+	// the slot on an idle stack, and read by whoever pops it.
 	idleSince instant
+
+	// The lease record, written by whoever starts the lease before it
+	// stores the lease word, without the engine's lock. Readers hold the
+	// lock with Engine.reading set (see lockRead).
 	acquired  instant
-	leased    bool
-	suspected bool
-	closed    bool   // its place under MaxConns was given back
-	epoch     uint64 // Engine.epoch when the resource was opened
 	npcs      int
 	pcs       [MaxStack]uintptr
+	suspected atomic.Bool
+
+	holds uint8 // releases since the last hold time sampled (see observeHold)
+
+	// Guarded by Engine.mu.
+	idx    int  // index in Engine.all; -1 once destroyed
+	closed bool // its place under MaxConns was given back
 }
 
 // Part returns the index of the partition that owns s.
@@ -116,33 +130,39 @@ func (s *Slot[R]) Expired(now time.Time) bool { return s.expired(at(now)) }
 
 func (s *Slot[R]) expired(t instant) bool { return s.expires != 0 && t > s.expires }
 
-// Part is one partition's state. All fields are guarded by Engine.mu.
+// Part is one partition's state.
 type Part[R any] struct {
-	cfg    PartConfig
-	idx    int
-	held   int        // leases granted, including those still opening their resource
-	idle   []*Slot[R] // LIFO: the most recently used resource is the warmest
-	queue  waitQueue[R]
-	paused bool
+	cfg  PartConfig
+	idx  int
+	solo bool // no other partition has a guarantee
 
-	// leased counts the leased slots; oldest is the one whose lease is
-	// the oldest, when known (see Engine.oldestLease). A lease starting or
-	// ending touches no other slot: under the lock, with another CPU
-	// holding the last lease, that would cost a cache line's transfer.
-	leased   int
-	oldest   *Slot[R]
-	suspects int // leased slots marked suspected
+	// Changed without the engine's lock by the leases that start and end
+	// on the fast path (see Engine.Acquire and Engine.End), and with it by
+	// the others.
+	idle     idleStack[R]
+	held     atomic.Int64 // leases granted, including those still opening their resource
+	acquires atomic.Int64
+	// Average hold time in nanoseconds, for the wait estimate; zero until
+	// samples exist. Updates may overwrite each other: it is an estimate.
+	holdAvg   atomic.Int64
+	holdCount atomic.Int64
+	paused    atomic.Bool // changed under Engine.mu
 
+	// Guarded by Engine.mu.
+	slots int // live slots, leased or idle
+	// oldest names the oldest lease (see Slot.hint), when known (see
+	// Engine.oldestLease). A lease starting or ending touches no other
+	// slot: with another CPU holding the last lease, that would cost a
+	// cache line's transfer.
+	oldest     uint64
+	queue      waitQueue[R]
+	suspects   int // leased slots marked suspected
 	opening    int // opens planned by Maintain and not yet reported by OpenedIdle
 	connecting int // grants whose resource is being opened by their caller
 
-	// Average hold time, for the wait estimate; zero until samples exist.
-	holdAvg   time.Duration
-	holdCount int64
-
-	acquires, waits, empties, opens, openFails, closes int64
-	closesLifetime, closesIdle                         int64
-	rejects                                            [NumReasons]int64
+	waits, empties, opens, openFails, closes int64
+	closesLifetime, closesIdle               int64
+	rejects                                  [NumReasons]int64
 }
 
 // Grant is what an acquire obtains: a leased slot, or the right to open a
@@ -155,19 +175,49 @@ type Grant[R any] struct {
 }
 
 // Engine is the pool engine. Its zero value is not usable: call New.
+//
+// A lease that takes an idle slot of its partition, and its plain release
+// back to it, take no lock while no caller waits and no other partition's
+// guarantee is at stake: the slot moves through the partition's lock-free
+// idle stack, and the counts are atomic. Everything else (waiting,
+// opening, evicting, revoking, maintenance) takes mu. Under contention a
+// lock held by a preempted goroutine stalls every acquire behind it, and a
+// clock read between two lock operations stretches the queue: the fast
+// path has neither problem.
 type Engine[R any] struct {
-	mu       sync.Mutex
-	max      int
-	total    int // idle + leased + opening + closing
-	held     int // leases over all partitions
-	reserved int // unused guarantees over all partitions
-	waiting  int
-	closed   bool
-	parts    []*Part[R]
-	all      []*Slot[R] // every live slot, leased or idle
-	seq      uint64     // waiter arrival order across partitions
-	epoch    uint64     // Reset's count: a slot opened before the last Reset is not reused
-	waiters  sync.Pool  // of *waiter[R], with their channels, for reuse
+	mu      sync.Mutex
+	max     int
+	total   int // idle + leased + opening + closing
+	parts   []*Part[R]
+	all     []*Slot[R] // every live slot, leased or idle
+	seq     uint64     // waiter arrival order across partitions
+	waiters sync.Pool  // of *waiter[R], with their channels, for reuse
+
+	// table holds the live slots by id for the idle stacks; ids freed by
+	// slots gone are reused, below nextID.
+	table   atomic.Pointer[slotTable[R]]
+	freeIDs []uint32
+	nextID  uint32
+
+	// Changed under mu, read without it by the fast path.
+	waiting atomic.Int64 // callers queued, and one looking for a grant under mu
+	closed  atomic.Bool
+	epoch   atomic.Uint64 // Reset's count: a slot opened before the last Reset is not reused
+	reading atomic.Bool   // lease records are being read (see lockRead)
+}
+
+// lockRead takes the lock to read lease records. While reading is set, a
+// lease that ends without the lock puts its slot back under the lock
+// (see End), so no slot whose lease was seen held is retaken, and its
+// record rewritten, before unlockRead.
+func (e *Engine[R]) lockRead() {
+	e.mu.Lock()
+	e.reading.Store(true)
+}
+
+func (e *Engine[R]) unlockRead() {
+	e.reading.Store(false)
+	e.mu.Unlock()
 }
 
 // New returns an engine for cfg.
@@ -176,76 +226,117 @@ func New[R any](cfg Config) (*Engine[R], error) {
 		return nil, err
 	}
 	e := &Engine[R]{max: cfg.MaxConns}
+	e.table.Store(&slotTable[R]{})
+	guaranteed := 0
+	for _, pc := range cfg.Parts {
+		guaranteed += pc.Guaranteed
+	}
 	for i, pc := range cfg.Parts {
-		e.parts = append(e.parts, &Part[R]{cfg: pc, idx: i})
-		e.reserved += pc.Guaranteed
+		e.parts = append(e.parts, &Part[R]{cfg: pc, idx: i, solo: guaranteed == pc.Guaranteed})
 	}
 	return e, nil
 }
 
 // admissible reports whether p may take one more lease: below its Max, and
 // either within its guarantee or using only capacity that no other
-// partition's unused guarantee reserves.
-func (e *Engine[R]) admissible(p *Part[R]) bool {
-	if p.held >= p.cfg.Max {
+// partition holds or reserves. It must be called with e.mu held.
+func (e *Engine[R]) admissible(p *Part[R]) bool { return e.admissibleAt(p, p.held.Load()) }
+
+func (e *Engine[R]) admissibleAt(p *Part[R], held int64) bool {
+	if held >= int64(p.cfg.Max) {
 		return false
 	}
-	if p.held < p.cfg.Guaranteed {
+	if held < int64(p.cfg.Guaranteed) {
 		return true
 	}
-	return e.held+1+e.reserved <= e.max
-}
-
-func (e *Engine[R]) addHeld(p *Part[R], d int) {
-	if p.held < p.cfg.Guaranteed || (d < 0 && p.held <= p.cfg.Guaranteed) {
-		e.reserved -= d
+	others := 0
+	for _, q := range e.parts {
+		if q != p {
+			others += max(int(q.held.Load()), q.cfg.Guaranteed)
+		}
 	}
-	p.held += d
-	e.held += d
+	return others+int(held)+1 <= e.max
 }
 
+// reserve counts one more lease for p if it is admissible. It must be
+// called with e.mu held; the fast path may change p.held meanwhile, hence
+// the compare-and-swap.
+func (e *Engine[R]) reserve(p *Part[R]) bool {
+	for {
+		h := p.held.Load()
+		if !e.admissibleAt(p, h) {
+			return false
+		}
+		if p.held.CompareAndSwap(h, h+1) {
+			return true
+		}
+	}
+}
+
+// reserveFast is reserve without the lock, for a caller that holds an idle
+// slot of p: it counts the lease only where that cannot eat into another
+// partition's guarantee, within p's own or when no other partition has
+// one. The slot in hand is the lease's place under MaxConns.
+func (p *Part[R]) reserveFast() bool {
+	for {
+		h := p.held.Load()
+		if !p.mayCount(h) {
+			return false
+		}
+		if p.held.CompareAndSwap(h, h+1) {
+			return true
+		}
+	}
+}
+
+func (p *Part[R]) mayCount(held int64) bool {
+	return held < int64(p.cfg.Max) && (held < int64(p.cfg.Guaranteed) || p.solo)
+}
+
+// lease starts a lease on s, whose caller took it from an idle stack or
+// opened it, and has counted the lease in its partition's held.
 func (s *Slot[R]) lease(t instant, pcs []uintptr) {
-	p := s.part
-	s.leased = true
-	s.suspected = false
 	s.acquired = t
-	// The only lease is the oldest; a lease that starts while others are
-	// held is not, and leaves what is known of the oldest as it was.
-	if p.leased++; p.leased == 1 {
-		p.oldest = s
-	}
 	s.npcs = copy(s.pcs[:], pcs)
+	if s.suspected.Load() {
+		s.suspected.Store(false)
+	}
 	s.word.v.Store(pack(s.Gen()+1, stHeld))
 }
 
-// unlease takes s out of its partition's leased slots. It must be called
-// with e.mu held.
-func (s *Slot[R]) unlease() {
-	p := s.part
-	s.leased = false
-	if s.suspected {
-		p.suspects--
-	}
-	p.leased--
-	if p.oldest == s {
-		p.oldest = nil // found again when asked for
-	}
+// leased reports whether s is leased, as Leases lists it: held or busy.
+func (s *Slot[R]) leased() bool {
+	st := s.word.v.Load() & stMask
+	return st == stHeld || st == stBusy
 }
 
-// oldestLease returns the slot of p's oldest lease, or nil when none is
-// held. It is known in constant time unless the oldest lease ended since
-// it was last asked for; it is then found among the slots, once. It must
-// be called with e.mu held.
-func (e *Engine[R]) oldestLease(p *Part[R]) *Slot[R] {
-	if p.leased == 0 || p.oldest != nil {
-		return p.oldest
+// hint names the current lease of s in Part.oldest.
+func (s *Slot[R]) hint() uint64 { return s.Gen()<<idBits | uint64(s.id) + 1 }
+
+// oldestLease returns when p's oldest lease started, if one is held. It
+// is known in constant time while the lease found last is held; once it
+// ended, the next is found among the slots. It must be called between
+// lockRead and unlockRead.
+func (e *Engine[R]) oldestLease(p *Part[R]) (instant, bool) {
+	if p.held.Load() == int64(p.connecting) {
+		return 0, false
 	}
-	for _, s := range e.all {
-		if s.leased && s.part == p && (p.oldest == nil || s.acquired < p.oldest.acquired) {
-			p.oldest = s
+	if h := p.oldest; h != 0 {
+		if s := (*e.table.Load())[h&idMask-1].Load(); s != nil && s.leased() && s.hint() == h {
+			return s.acquired, true
 		}
 	}
-	return p.oldest
+	var best *Slot[R]
+	for _, s := range e.all {
+		if s.part == p && s.leased() && (best == nil || s.acquired < best.acquired) {
+			best = s
+		}
+	}
+	if best == nil {
+		return 0, false
+	}
+	p.oldest = best.hint()
+	return best.acquired, true
 }
 
 // Acquire obtains a grant for partition part, waiting in the partition's FIFO
@@ -253,28 +344,36 @@ func (e *Engine[R]) oldestLease(p *Part[R]) *Slot[R] {
 // lease. On refusal it returns the reason, and the time it waited.
 func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant[R], Reason, time.Duration) {
 	p := e.parts[part]
-	now := clock() // read outside the lock, which stays short
+	now := clock()
+	if s := e.acquireFast(p, now, pcs); s != nil {
+		return Grant[R]{Slot: s}, ReasonNone, 0
+	}
 	e.mu.Lock()
 	if r := e.refuse(p); r != ReasonNone {
 		p.rejects[r]++
 		e.mu.Unlock()
 		return Grant[R]{}, r, 0
 	}
-	if p.queue.empty() && e.admissible(p) {
+	// Counted before looking for an idle slot: a release that pushes one
+	// without the lock looks for callers after (see End), so either it
+	// sees this one or this one finds its slot.
+	e.waiting.Add(1)
+	if p.queue.empty() {
 		if g, ok := e.grant(p, pcs, now); ok {
-			p.acquires++
+			e.waiting.Add(-1)
+			p.acquires.Add(1)
 			e.mu.Unlock()
 			return g, ReasonNone, 0
 		}
 	}
 	if r := e.mustNotWait(ctx, p); r != ReasonNone {
+		e.waiting.Add(-1)
 		p.rejects[r]++
 		e.mu.Unlock()
 		return Grant[R]{}, r, 0
 	}
 	w := e.newWaiter(now, pcs)
 	p.queue.push(w)
-	e.waiting++
 	e.mu.Unlock()
 	defer e.waiters.Put(w) // nothing refers to w once Acquire returns
 
@@ -286,7 +385,7 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 	e.mu.Lock()
 	if w.queued {
 		p.queue.remove(w)
-		e.waiting--
+		e.waiting.Add(-1)
 		r := ReasonCanceled
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			r = ReasonTimeout
@@ -300,6 +399,38 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 	// hand it back, as the caller may still have time to run its query.
 	res := <-w.ch
 	return res.grant, res.reason, w.start.until(clock())
+}
+
+// acquireFast leases the top idle slot of p without the lock, when the
+// lock's view is not needed: nobody waits (a newcomer must not pass them),
+// the engine is open, p is not paused, and p may count the lease alone
+// (reserveFast). It returns nil when the caller must take the lock.
+func (e *Engine[R]) acquireFast(p *Part[R], now instant, pcs []uintptr) *Slot[R] {
+	if e.waiting.Load() != 0 || e.closed.Load() || p.paused.Load() || !p.mayCount(p.held.Load()) {
+		return nil
+	}
+	s := p.idle.pop(&e.table)
+	if s == nil {
+		return nil
+	}
+	if !p.reserveFast() {
+		e.pushIdle(p, s)
+		return nil
+	}
+	s.lease(now, pcs)
+	p.acquires.Add(1)
+	return s
+}
+
+// pushIdle puts s back on p's idle stack without the lock, then serves
+// the callers who came meanwhile, who may not have seen it.
+func (e *Engine[R]) pushIdle(p *Part[R], s *Slot[R]) {
+	p.idle.push(s)
+	if e.waiting.Load() != 0 {
+		e.mu.Lock()
+		e.dispatch(p, clock())
+		e.mu.Unlock()
+	}
 }
 
 // newWaiter returns a waiter, reused from an earlier wait when one is at
@@ -319,9 +450,9 @@ func (e *Engine[R]) newWaiter(t instant, pcs []uintptr) *waiter[R] {
 
 func (e *Engine[R]) refuse(p *Part[R]) Reason {
 	switch {
-	case e.closed:
+	case e.closed.Load():
 		return ReasonClosed
-	case p.paused:
+	case p.paused.Load():
 		return ReasonPaused
 	}
 	return ReasonNone
@@ -351,66 +482,80 @@ func (e *Engine[R]) mustNotWait(ctx context.Context, p *Part[R]) Reason {
 // after everyone ahead of it. It returns 0 (no estimate) until enough leases
 // were observed, so a cold pool never refuses on a guess.
 func (e *Engine[R]) expectedWait(p *Part[R]) time.Duration {
-	if p.holdCount < minHoldSamples || p.held == 0 {
+	held := p.held.Load()
+	if p.holdCount.Load() < minHoldSamples || held == 0 {
 		return 0
 	}
-	return p.holdAvg * time.Duration(p.queue.n+1) / time.Duration(p.held)
+	return time.Duration(p.holdAvg.Load() * int64(p.queue.n+1) / held)
 }
 
 const minHoldSamples = 32
 
-// grant hands p a lease if a resource can be had without waiting: an idle
-// one of its own, a free place under MaxConns, or an idle one of another
-// partition to evict. It must be called with e.mu held and p admissible.
+// grant hands p a lease if it is admissible and a resource can be had
+// without waiting: an idle one of its own, a free place under MaxConns, or
+// an idle one of another partition to evict. It must be called with e.mu
+// held.
 func (e *Engine[R]) grant(p *Part[R], pcs []uintptr, now instant) (Grant[R], bool) {
-	if n := len(p.idle); n > 0 {
-		s := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		e.addHeld(p, 1)
+	if !e.reserve(p) {
+		return Grant[R]{}, false
+	}
+	if s := p.idle.pop(&e.table); s != nil {
 		s.lease(now, pcs)
 		return Grant[R]{Slot: s}, true
 	}
 	if e.total < e.max {
 		e.total++
-		e.addHeld(p, 1)
 		p.connecting++
 		p.empties++
 		return Grant[R]{}, true
 	}
 	if v := e.victim(p); v != nil {
-		e.addHeld(p, 1)
 		p.connecting++
 		p.empties++
 		return Grant[R]{Evict: v}, true
 	}
+	p.held.Add(-1)
 	return Grant[R]{}, false
 }
 
 // victim removes and returns the least recently used idle slot of another
-// partition, or nil.
+// partition, or nil. It must be called with e.mu held.
 func (e *Engine[R]) victim(p *Part[R]) *Slot[R] {
+	idle := make([][]*Slot[R], len(e.parts))
 	var best *Part[R]
-	for _, q := range e.parts {
-		if q != p && len(q.idle) > 0 && (best == nil || q.idle[0].idleSince < best.idle[0].idleSince) {
+	for i, q := range e.parts {
+		if q == p {
+			continue
+		}
+		if idle[i] = q.idle.drain(&e.table); len(idle[i]) == 0 {
+			continue
+		}
+		if best == nil || bottom(idle[i]).idleSince < bottom(idle[best.idx]).idleSince {
 			best = q
 		}
 	}
-	if best == nil {
-		return nil
+	var s *Slot[R]
+	if best != nil {
+		l := idle[best.idx]
+		s, idle[best.idx] = bottom(l), l[:len(l)-1]
+		e.unregister(s)
+		best.closes++
 	}
-	s := best.idle[0]
-	best.idle = append(best.idle[:0], best.idle[1:]...)
-	e.unregister(s)
-	best.closes++
+	for i, q := range e.parts {
+		q.idle.restore(&e.table, idle[i])
+	}
 	return s
 }
+
+// bottom returns the least recently released of slots, which drain
+// returned top first.
+func bottom[R any](slots []*Slot[R]) *Slot[R] { return slots[len(slots)-1] }
 
 // dispatch serves waiters while capacity allows: the partition first (the
 // owner of a freed slot) before the others, then whichever admissible
 // partition has waited longest. It must be called with e.mu held.
 func (e *Engine[R]) dispatch(first *Part[R], now instant) {
-	for e.waiting > 0 {
+	for e.waiting.Load() > 0 {
 		p := first
 		if p == nil || p.queue.empty() || !e.admissible(p) {
 			p = nil
@@ -429,8 +574,8 @@ func (e *Engine[R]) dispatch(first *Part[R], now instant) {
 			return
 		}
 		p.queue.remove(w)
-		e.waiting--
-		p.acquires++
+		e.waiting.Add(-1)
+		p.acquires.Add(1)
 		p.waits++
 		if g.Slot != nil {
 			p.empties++ // a grant to open a resource was counted in grant
@@ -448,9 +593,8 @@ func (e *Engine[R]) Opened(part int, res R, expires time.Time, pcs []uintptr) *S
 	e.mu.Lock()
 	p.opens++
 	p.connecting--
-	s.epoch = e.epoch
-	s.idx = len(e.all)
-	e.all = append(e.all, s)
+	s.epoch = e.epoch.Load()
+	e.register(s)
 	s.lease(now, pcs)
 	e.mu.Unlock()
 	return s
@@ -463,12 +607,36 @@ func (e *Engine[R]) OpenFailed(part int) {
 	e.mu.Lock()
 	p.openFails++
 	p.connecting--
-	e.addHeld(p, -1)
+	p.held.Add(-1)
 	e.total--
 	e.dispatch(p, now)
 	e.mu.Unlock()
 }
 
+// register makes s live: listed, and given an id for the idle stacks. It
+// must be called with e.mu held.
+func (e *Engine[R]) register(s *Slot[R]) {
+	s.idx = len(e.all)
+	e.all = append(e.all, s)
+	s.part.slots++
+	if n := len(e.freeIDs); n > 0 {
+		s.id, e.freeIDs = e.freeIDs[n-1], e.freeIDs[:n-1]
+	} else {
+		s.id = e.nextID
+		e.nextID++
+		if t := *e.table.Load(); int(s.id) >= len(t) {
+			grown := make(slotTable[R], max(16, 2*len(t)))
+			for i := range t {
+				grown[i].Store(t[i].Load())
+			}
+			e.table.Store(&grown)
+		}
+	}
+	(*e.table.Load())[s.id].Store(s)
+}
+
+// unregister takes s out of the live slots; it must be in no idle stack.
+// It must be called with e.mu held.
 func (e *Engine[R]) unregister(s *Slot[R]) {
 	if s.idx < 0 {
 		return
@@ -479,6 +647,9 @@ func (e *Engine[R]) unregister(s *Slot[R]) {
 	e.all[last] = nil
 	e.all = e.all[:last]
 	s.idx = -1
+	s.part.slots--
+	(*e.table.Load())[s.id].Store(nil)
+	e.freeIDs = append(e.freeIDs, s.id)
 }
 
 // Close refuses new acquires, fails every waiter with ReasonClosed, and
@@ -487,22 +658,23 @@ func (e *Engine[R]) unregister(s *Slot[R]) {
 func (e *Engine[R]) Close() []*Slot[R] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.closed = true
+	// Set before the idle stacks are emptied: a release that pushes a slot
+	// without the lock checks it after (see End).
+	e.closed.Store(true)
 	var idle []*Slot[R]
 	for _, p := range e.parts {
 		for w := p.queue.head; w != nil; w = p.queue.head {
 			p.queue.remove(w)
+			e.waiting.Add(-1)
 			p.rejects[ReasonClosed]++
 			w.ch <- result[R]{reason: ReasonClosed}
 		}
-		for _, s := range p.idle {
+		for _, s := range p.idle.drain(&e.table) {
 			e.unregister(s)
 			p.closes++
+			idle = append(idle, s)
 		}
-		idle = append(idle, p.idle...)
-		p.idle = nil
 	}
-	e.waiting = 0
 	return idle
 }
 
@@ -512,21 +684,17 @@ func (e *Engine[R]) SetPaused(part int, paused bool) {
 	p := e.parts[part]
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	p.paused = paused
+	p.paused.Store(paused)
 	if !paused {
 		return
 	}
 	for w := p.queue.head; w != nil; w = p.queue.head {
 		p.queue.remove(w)
-		e.waiting--
+		e.waiting.Add(-1)
 		p.rejects[ReasonPaused]++
 		w.ch <- result[R]{reason: ReasonPaused}
 	}
 }
 
 // Paused reports whether a partition is paused.
-func (e *Engine[R]) Paused(part int) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.parts[part].paused
-}
+func (e *Engine[R]) Paused(part int) bool { return e.parts[part].paused.Load() }

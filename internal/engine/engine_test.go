@@ -111,18 +111,15 @@ func TestDeadlineRefusal(t *testing.T) {
 	// holds were observed, and not before.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	e.mu.Lock()
-	e.parts[0].holdAvg, e.parts[0].holdCount = 24*time.Hour, minHoldSamples-1
-	e.mu.Unlock()
+	e.parts[0].holdAvg.Store(int64(24 * time.Hour))
+	e.parts[0].holdCount.Store(minHoldSamples - 1)
 	wctx, wcancel := context.WithCancel(ctx)
 	w := enqueue(t, e, wctx, 0) // a cold estimate does not refuse
 	wcancel()
 	if o := recv(t, w); o.r != ReasonCanceled {
 		t.Fatalf("canceled waiter: reason %v", o.r)
 	}
-	e.mu.Lock()
-	e.parts[0].holdCount = minHoldSamples
-	e.mu.Unlock()
+	e.parts[0].holdCount.Store(minHoldSamples)
 	refused(t, e, ctx, 0, ReasonDeadline)
 	// Without a deadline there is nothing to refuse on.
 	wctx, wcancel = context.WithCancel(context.Background())
@@ -143,10 +140,7 @@ func TestHoldSamplesFeedEstimate(t *testing.T) {
 	for range minHoldSamples {
 		put(t, e, take(t, e, 0), true)
 	}
-	e.mu.Lock()
-	n := e.parts[0].holdCount
-	e.mu.Unlock()
-	if n != minHoldSamples {
+	if n := e.parts[0].holdCount.Load(); n != minHoldSamples {
 		t.Fatalf("holdCount %d after %d releases", n, minHoldSamples)
 	}
 }

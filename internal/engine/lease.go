@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -158,48 +159,66 @@ type Ending[R any] struct {
 	Held time.Duration
 }
 
-// End ends the lease gen of s in the way how asks, in one step under the
-// engine's lock: the lease word, the accounting, the slot's way back to its
-// partition (or to a waiter) or out of the pool. It is the only way a lease
-// ends, so each lease ends exactly once whoever races to end it: the
-// others get an Ending with Ended false. reuse says whether the resource
-// may serve another lease; it matters only to Release.
-func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
-	now := clock() // read outside the lock, which stays short
+// End ends the lease gen of s in the way how asks: the lease word, the
+// accounting, the slot's way back to its partition (or to a waiter) or out
+// of the pool. It is the only way a lease ends, so each lease ends exactly
+// once whoever races to end it: the others get an Ending with Ended
+// false. reuse says whether the resource may serve another lease; it
+// matters only to Release.
+func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) (en Ending[R]) {
+	now := clock()
+	if how == Release && reuse && e.endFast(s, gen, now, &en) {
+		return en
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	action, ok := s.endWord(gen, how)
 	if !ok {
 		return Ending[R]{}
 	}
+	p := s.part
 	taken := how != Release || action == Interrupt
-	en := Ending[R]{Ended: true, Taken: taken, Action: action, Held: s.acquired.until(now)}
-	if taken || s.suspected {
+	en = Ending[R]{Ended: true, Taken: taken, Action: action, Held: s.acquired.until(now)}
+	if taken {
 		en.Lease = s.record(true)
 	} else {
-		// Nothing is reported of a plain release: its record leaves out
-		// the time and the stack, to keep the lock short.
-		en.Lease = Lease[R]{Slot: s, Gen: gen, Part: s.part.idx}
+		en.Lease = Lease[R]{Slot: s, Gen: gen, Part: p.idx}
 	}
-	p := s.part
-	s.unlease()
-	e.addHeld(p, -1)
+	p.held.Add(-1)
 	if how == Release && !taken {
-		p.observeHold(en.Held)
+		s.observeHold(en.Held)
 	}
 	if action == Keep {
 		switch {
 		case s.expired(now):
 			p.closesLifetime++
 			en.Action = Close
-		case !reuse || e.closed || s.epoch != e.epoch:
+		case !reuse:
 			en.Action = Close
 		}
+	}
+	e.settle(s, &en, now)
+	return en
+}
+
+// settle finishes under the lock a lease that ended: it reports a suspect,
+// closes the connection or puts it back for reuse, and serves the callers
+// waiting. It must be called with e.mu held.
+func (e *Engine[R]) settle(s *Slot[R], en *Ending[R], now instant) {
+	p := s.part
+	if s.suspected.Load() {
+		p.suspects--
+		if !en.Taken {
+			en.Lease = s.record(true)
+		}
+	}
+	if en.Action == Keep && (e.closed.Load() || s.epoch != e.epoch.Load()) {
+		en.Action = Close
 	}
 	switch en.Action {
 	case Keep:
 		s.idleSince = now
-		p.idle = append(p.idle, s)
+		p.idle.push(s)
 	case Detached:
 		e.unregister(s)
 		p.closes++
@@ -209,16 +228,70 @@ func (e *Engine[R]) End(s *Slot[R], gen uint64, how How, reuse bool) Ending[R] {
 		e.unregister(s)
 		p.closes++
 	}
-	if e.waiting > 0 {
+	if e.waiting.Load() > 0 {
 		e.dispatch(p, now)
 	}
-	return en
+}
+
+// endFast is End for a holder's release of a lease with no call in
+// flight whose connection goes back to its partition while nobody waits:
+// then it takes no lock. It fills in en, or reports false, having changed
+// nothing, when End must take the lock and decide.
+func (e *Engine[R]) endFast(s *Slot[R], gen uint64, now instant, en *Ending[R]) bool {
+	if e.waiting.Load() != 0 || e.closed.Load() || s.epoch != e.epoch.Load() || s.expired(now) {
+		return false
+	}
+	if !s.word.v.CompareAndSwap(pack(gen, stHeld), pack(gen, stFree)) {
+		return false
+	}
+	p := s.part
+	// Nothing is reported of a plain release: its record leaves out the
+	// time and the stack.
+	en.Ended, en.Action, en.Held = true, Keep, s.acquired.until(now)
+	en.Lease.Slot, en.Lease.Gen, en.Lease.Part = s, gen, p.idx
+	p.held.Add(-1)
+	s.observeHold(en.Held)
+	// A reader of the records, or a suspect's mark, came while the word
+	// changed: the lock settles it (see lockRead and MarkSuspected).
+	if e.reading.Load() || s.suspected.Load() {
+		e.mu.Lock()
+		e.settle(s, en, now)
+		e.mu.Unlock()
+		return true
+	}
+	s.idleSince = now
+	p.idle.push(s)
+	// A caller who came, or a Close or Reset that emptied the idle stacks,
+	// after the checks above may have missed the slot: both change what
+	// is read here before they look at the stacks.
+	if e.waiting.Load() != 0 || e.closed.Load() || s.epoch != e.epoch.Load() {
+		e.mu.Lock()
+		if (e.closed.Load() || s.epoch != e.epoch.Load()) && e.removeIdle(p, s) {
+			e.unregister(s)
+			p.closes++
+			en.Action = Close
+		}
+		e.dispatch(p, now)
+		e.mu.Unlock()
+	}
+	return true
+}
+
+// removeIdle takes s out of p's idle stack, if it is there. It must be
+// called with e.mu held.
+func (e *Engine[R]) removeIdle(p *Part[R], s *Slot[R]) bool {
+	idle := p.idle.drain(&e.table)
+	i := slices.Index(idle, s)
+	if i >= 0 {
+		idle = slices.Delete(idle, i, i+1)
+	}
+	p.idle.restore(&e.table, idle)
+	return i >= 0
 }
 
 // endWord moves the lease word of gen to its end state for how, and says
 // what the caller must then do with the resource. It reports false when the
-// lease had already ended. It must be called with e.mu held, so that the
-// word and the slot's accounting change together.
+// lease had already ended.
 func (s *Slot[R]) endWord(gen uint64, how How) (Action, bool) {
 	for {
 		v := s.word.v.Load()
@@ -251,16 +324,26 @@ func (s *Slot[R]) endWord(gen uint64, how How) (Action, bool) {
 // observeHold feeds a released lease's hold time to the average behind the
 // wait estimate. Leases taken back do not count: one hour-long leak would
 // otherwise make the estimate refuse callers for a long while.
-func (p *Part[R]) observeHold(d time.Duration) {
-	if p.holdCount < 1<<20 {
-		p.holdCount++
+func (s *Slot[R]) observeHold(d time.Duration) {
+	p := s.part
+	// Once the estimate is warm, one release in eight of each slot feeds
+	// it: fewer writes to a line that every CPU's releases share.
+	if s.holds++; s.holds%8 != 1 && p.holdCount.Load() >= minHoldSamples {
+		return
+	}
+	if p.holdCount.Load() < minHoldSamples {
+		p.holdCount.Add(1)
 	}
 	// An exponentially weighted average that follows the recent workload.
-	if p.holdAvg == 0 {
-		p.holdAvg = d
+	// Concurrent releases may overwrite each other's update: one sample
+	// lost changes an estimate little.
+	avg := time.Duration(p.holdAvg.Load())
+	if avg == 0 {
+		avg = d
 	} else {
-		p.holdAvg += (d - p.holdAvg) / 8
+		avg += (d - avg) / 8
 	}
+	p.holdAvg.Store(int64(avg))
 }
 
 // Closed gives back the place under MaxConns of s, whose resource the
@@ -275,7 +358,7 @@ func (e *Engine[R]) Closed(s *Slot[R]) {
 	}
 	s.closed = true
 	e.total--
-	if e.waiting > 0 {
+	if e.waiting.Load() > 0 {
 		e.dispatch(nil, now)
 	}
 }

@@ -1,6 +1,9 @@
 package engine
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Upkeep is what Maintain asks the caller to do.
 type Upkeep[R any] struct {
@@ -23,15 +26,19 @@ func (e *Engine[R]) Maintain(when time.Time, idleTimeout time.Duration, mins []M
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var u Upkeep[R]
-	if e.closed {
+	if e.closed.Load() {
 		return u
 	}
 	for i, p := range e.parts {
 		m := mins[i]
-		keep := p.idle[:0]
-		for j, s := range p.idle {
-			idle := len(keep) + (len(p.idle) - j)
-			stale := idleTimeout > 0 && s.idleSince.until(now) > idleTimeout && p.held+idle > m.Conns && idle > m.Idle
+		held := int(p.held.Load())
+		// Oldest first, so the surplus that goes is the least used.
+		idle := p.idle.drain(&e.table)
+		slices.Reverse(idle)
+		keep := idle[:0]
+		for j, s := range idle {
+			n := len(keep) + (len(idle) - j) // idle if this one stays
+			stale := idleTimeout > 0 && s.idleSince.until(now) > idleTimeout && held+n > m.Conns && n > m.Idle
 			switch {
 			case s.expired(now):
 				p.closesLifetime++
@@ -45,9 +52,9 @@ func (e *Engine[R]) Maintain(when time.Time, idleTimeout time.Duration, mins []M
 			p.closes++
 			u.Close = append(u.Close, s)
 		}
-		clear(p.idle[len(keep):])
-		p.idle = keep
-		need := max(m.Conns-(p.held+len(p.idle)+p.opening), m.Idle-(len(p.idle)+p.opening))
+		slices.Reverse(keep)
+		p.idle.restore(&e.table, keep)
+		need := max(m.Conns-(held+len(keep)+p.opening), m.Idle-(len(keep)+p.opening))
 		for ; need > 0 && e.total < e.max; need-- {
 			e.total++
 			p.opening++
@@ -64,16 +71,16 @@ func (e *Engine[R]) Maintain(when time.Time, idleTimeout time.Duration, mins []M
 func (e *Engine[R]) Reset() []*Slot[R] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.epoch++
+	// Changed before the idle stacks are emptied: a release that pushes a
+	// slot without the lock checks it after (see End).
+	e.epoch.Add(1)
 	var out []*Slot[R]
 	for _, p := range e.parts {
-		for _, s := range p.idle {
+		for _, s := range p.idle.drain(&e.table) {
 			e.unregister(s)
 			p.closes++
+			out = append(out, s)
 		}
-		out = append(out, p.idle...)
-		clear(p.idle)
-		p.idle = p.idle[:0]
 	}
 	return out
 }
@@ -87,21 +94,18 @@ func (e *Engine[R]) TakeIdle(part int, pcs []uintptr) []*Slot[R] {
 	now := clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed || p.paused || !p.queue.empty() {
+	if e.closed.Load() || p.paused.Load() || !p.queue.empty() {
 		return nil
 	}
-	var out []*Slot[R]
-	for len(p.idle) > 0 && e.admissible(p) {
-		n := len(p.idle) - 1
-		s := p.idle[n]
-		p.idle[n] = nil
-		p.idle = p.idle[:n]
-		e.addHeld(p, 1)
-		s.lease(now, pcs)
-		p.acquires++
-		out = append(out, s)
+	idle := p.idle.drain(&e.table)
+	n := 0
+	for n < len(idle) && e.reserve(p) {
+		idle[n].lease(now, pcs)
+		p.acquires.Add(1)
+		n++
 	}
-	return out
+	p.idle.restore(&e.table, idle[n:])
+	return idle[:n:n]
 }
 
 // OpenedIdle adds an idle resource opened as Maintain planned. If the engine
@@ -113,16 +117,15 @@ func (e *Engine[R]) OpenedIdle(part int, res R, expires time.Time) (toClose *Slo
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p.opening--
-	s := &Slot[R]{Res: res, part: p, expires: at(expires), idx: -1, idleSince: now, epoch: e.epoch}
+	s := &Slot[R]{Res: res, part: p, expires: at(expires), idx: -1, idleSince: now, epoch: e.epoch.Load()}
 	s.word.v.Store(pack(0, stFree))
-	if e.closed {
+	if e.closed.Load() {
 		return s
 	}
 	p.opens++
-	s.idx = len(e.all)
-	e.all = append(e.all, s)
-	p.idle = append(p.idle, s)
-	if e.waiting > 0 {
+	e.register(s)
+	p.idle.push(s)
+	if e.waiting.Load() > 0 {
 		e.dispatch(p, now)
 	}
 	return nil
@@ -138,7 +141,7 @@ func (e *Engine[R]) OpenIdleFailed(part int) {
 	p.opening--
 	p.openFails++
 	e.total--
-	if e.waiting > 0 {
+	if e.waiting.Load() > 0 {
 		e.dispatch(nil, now)
 	}
 }

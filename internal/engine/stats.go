@@ -35,25 +35,28 @@ type Stats struct {
 	Parts []PartStats
 }
 
-// Stats returns a snapshot, taken under the engine's lock in one step so
-// its numbers agree with each other. Its cost grows with the number of
+// Stats returns a snapshot, taken under the engine's lock, so that its
+// numbers agree with each other but for the leases starting or ending
+// meanwhile without the lock. Its cost grows with the number of
 // partitions; with the number of connections only when a partition's
 // oldest lease ended since the previous call (see oldestLease).
 func (e *Engine[R]) Stats() Stats {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lockRead()
+	defer e.unlockRead()
 	st := Stats{Max: e.max, Total: e.total, Parts: make([]PartStats, len(e.parts))}
 	for i, p := range e.parts {
+		// Leases that start and end without the lock may do so while
+		// this snapshot is taken: a slot between the two counts is idle.
 		st.Parts[i] = PartStats{
-			Name: p.cfg.Name, Held: p.held, Idle: len(p.idle), Waiting: p.queue.n,
+			Name: p.cfg.Name, Held: int(p.held.Load()), Idle: max(0, p.slots-int(p.held.Load())+p.connecting), Waiting: p.queue.n,
 			Guaranteed: p.cfg.Guaranteed, Max: p.cfg.Max, MaxWaiting: p.cfg.MaxWaiting,
-			Paused: p.paused, Suspected: p.suspects,
-			Opening: p.opening + p.connecting, Acquires: p.acquires, Waits: p.waits, Empties: p.empties,
+			Paused: p.paused.Load(), Suspected: p.suspects,
+			Opening: p.opening + p.connecting, Acquires: p.acquires.Load(), Waits: p.waits, Empties: p.empties,
 			Opens: p.opens, OpenFails: p.openFails, Closes: p.closes,
 			ClosesLifetime: p.closesLifetime, ClosesIdle: p.closesIdle, Rejects: p.rejects,
 		}
-		if o := e.oldestLease(p); o != nil {
-			st.Parts[i].OldestAcquired = o.acquired.time()
+		if t, ok := e.oldestLease(p); ok {
+			st.Parts[i].OldestAcquired = t.time()
 		}
 	}
 	return st
@@ -71,42 +74,42 @@ type Lease[R any] struct {
 }
 
 // Leases returns a snapshot of every current lease, by partition, oldest
-// first in each. It copies every lease record under the lock, in two
-// allocations, and sorts them.
+// first in each. It copies every lease record under the lock, the stacks
+// into one array, and sorts them.
 func (e *Engine[R]) Leases() []Lease[R] {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n, npcs := 0, 0
-	for _, s := range e.all {
-		if s.leased {
-			n++
-			npcs += s.npcs
-		}
+	e.lockRead()
+	defer e.unlockRead()
+	n := 0
+	for _, p := range e.parts {
+		n += int(p.held.Load())
 	}
 	out := make([]Lease[R], 0, n)
+	ends := make([]int, 0, n)
+	var pcs []uintptr
 	for _, s := range e.all {
-		if s.leased {
+		if s.leased() {
 			out = append(out, s.record(false))
+			pcs = append(pcs, s.pcs[:s.npcs]...)
+			ends = append(ends, len(pcs))
 		}
 	}
-	slices.SortFunc(out, func(a, b Lease[R]) int {
-		return cmp.Or(cmp.Compare(a.Part, b.Part), cmp.Compare(a.Slot.acquired, b.Slot.acquired))
-	})
-	pcs := make([]uintptr, 0, npcs)
-	for i := range out {
-		s := out[i].Slot
-		start := len(pcs)
-		pcs = append(pcs, s.pcs[:s.npcs]...)
-		out[i].PCs = pcs[start:len(pcs):len(pcs)]
+	start := 0
+	for i, end := range ends {
+		out[i].PCs = pcs[start:end:end]
+		start = end
 	}
+	slices.SortFunc(out, func(a, b Lease[R]) int {
+		return cmp.Or(cmp.Compare(a.Part, b.Part), a.Acquired.Compare(b.Acquired))
+	})
 	return out
 }
 
 // record copies s's lease record, with its stack if pcs is true. It must
-// be called with e.mu held.
+// be called between lockRead and unlockRead, or by whoever ended the
+// lease.
 func (s *Slot[R]) record(pcs bool) Lease[R] {
 	gen := s.Gen()
-	l := Lease[R]{Slot: s, Gen: gen, Part: s.part.idx, Acquired: s.acquired.time(), Busy: s.Busy(gen), Suspected: s.suspected}
+	l := Lease[R]{Slot: s, Gen: gen, Part: s.part.idx, Acquired: s.acquired.time(), Busy: s.Busy(gen), Suspected: s.suspected.Load()}
 	if pcs {
 		l.PCs = append([]uintptr(nil), s.pcs[:s.npcs]...)
 	}
@@ -116,12 +119,18 @@ func (s *Slot[R]) record(pcs bool) Lease[R] {
 // MarkSuspected flags the lease gen of s as suspected, and reports whether
 // it was not flagged already, so each suspect is reported once.
 func (e *Engine[R]) MarkSuspected(s *Slot[R], gen uint64) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !s.leased || s.Gen() != gen || s.suspected {
+	e.lockRead()
+	defer e.unlockRead()
+	// Marked first, checked after: a release without the lock changes the
+	// word first and looks at the mark after, so either it sees the mark
+	// and settles under the lock, or this sees the lease ended.
+	if !s.suspected.CompareAndSwap(false, true) {
 		return false
 	}
-	s.suspected = true
+	if !s.leased() || s.Gen() != gen {
+		s.suspected.Store(false)
+		return false
+	}
 	s.part.suspects++
 	return true
 }
