@@ -127,3 +127,44 @@ func TestFastPathRaces(t *testing.T) {
 		t.Errorf("seed %d: Total %d after Close", seed, st.Total)
 	}
 }
+
+// TestCloseRacesFastPath closes the engine while workers acquire and
+// release without the lock: every connection is closed once, by Close or
+// by the release that came after it, and none is left behind.
+func TestCloseRacesFastPath(t *testing.T) {
+	for range 20 {
+		e := newEngine(t, 4, pc("a", 0, 4, 16))
+		var closes atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 4 {
+			wg.Go(func() {
+				<-start
+				for {
+					g, r, _ := e.Acquire(context.Background(), 0, nil)
+					if r != ReasonNone {
+						return // closed
+					}
+					s := g.Slot
+					if s == nil {
+						s = e.Opened(0, &fakeRes{}, time.Time{}, nil)
+					}
+					if en := e.End(s, s.Gen(), Release, true); en.Action == Close {
+						closes.Add(1)
+						e.Closed(s)
+					}
+				}
+			})
+		}
+		close(start)
+		time.Sleep(time.Millisecond)
+		for _, s := range e.Close() {
+			closes.Add(1)
+			e.Closed(s)
+		}
+		wg.Wait()
+		if st := e.Stats(); st.Total != 0 || st.Parts[0].Idle != 0 || st.Parts[0].Held != 0 {
+			t.Fatalf("after Close: Total %d, idle %d, held %d (%d closed)", st.Total, st.Parts[0].Idle, st.Parts[0].Held, closes.Load())
+		}
+	}
+}
