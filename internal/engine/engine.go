@@ -402,11 +402,14 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 }
 
 // acquireFast leases the top idle slot of p without the lock, when the
-// lock's view is not needed: nobody waits (a newcomer must not pass them),
-// the engine is open, p is not paused, and p may count the lease alone
-// (reserveFast). It returns nil when the caller must take the lock.
+// lock's view is not needed: nobody waits in p's queue (a newcomer must
+// not pass them), the engine is open, p is not paused, and p may count the
+// lease alone (reserveFast). Callers waiting in other partitions do not
+// need p's idle slot: one that could take it (by eviction) is served as
+// the slot goes idle, under the lock. It returns nil when the caller must
+// take the lock.
 func (e *Engine[R]) acquireFast(p *Part[R], now instant, pcs []uintptr) *Slot[R] {
-	if e.waiting.Load() != 0 || e.closed.Load() || p.paused.Load() || !p.mayCount(p.held.Load()) {
+	if p.queue.n.Load() != 0 || e.closed.Load() || p.paused.Load() || !p.mayCount(p.held.Load()) {
 		return nil
 	}
 	s := p.idle.pop(&e.table)
@@ -460,7 +463,7 @@ func (e *Engine[R]) refuse(p *Part[R]) Reason {
 
 // mustNotWait decides, before queueing, whether waiting is pointless.
 func (e *Engine[R]) mustNotWait(ctx context.Context, p *Part[R]) Reason {
-	if p.queue.n >= p.cfg.MaxWaiting {
+	if p.queue.n.Load() >= int64(p.cfg.MaxWaiting) {
 		return ReasonQueueFull
 	}
 	deadline, ok := ctx.Deadline()
@@ -486,7 +489,7 @@ func (e *Engine[R]) expectedWait(p *Part[R]) time.Duration {
 	if p.holdCount.Load() < minHoldSamples || held == 0 {
 		return 0
 	}
-	return time.Duration(p.holdAvg.Load() * int64(p.queue.n+1) / held)
+	return time.Duration(p.holdAvg.Load() * (p.queue.n.Load() + 1) / held)
 }
 
 const minHoldSamples = 32

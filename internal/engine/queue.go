@@ -1,5 +1,7 @@
 package engine
 
+import "sync/atomic"
+
 // waiter is one caller waiting in a partition's queue.
 type waiter[R any] struct {
 	ch         chan result[R] // buffered: the engine never blocks handing over
@@ -17,10 +19,11 @@ type result[R any] struct {
 }
 
 // waitQueue is an intrusive FIFO list, so a waiter whose context ends leaves
-// from anywhere in the queue in constant time.
+// from anywhere in the queue in constant time. It is changed under the
+// engine's lock; its length is read without it too, by the fast path.
 type waitQueue[R any] struct {
 	head, tail *waiter[R]
-	n          int
+	n          atomic.Int64
 }
 
 func (q *waitQueue[R]) empty() bool { return q.head == nil }
@@ -34,7 +37,7 @@ func (q *waitQueue[R]) push(w *waiter[R]) {
 		q.tail.next = w
 	}
 	q.tail = w
-	q.n++
+	q.n.Add(1)
 }
 
 func (q *waitQueue[R]) remove(w *waiter[R]) {
@@ -49,5 +52,5 @@ func (q *waitQueue[R]) remove(w *waiter[R]) {
 		w.next.prev = w.prev
 	}
 	w.prev, w.next, w.queued = nil, nil, false
-	q.n--
+	q.n.Add(-1)
 }

@@ -48,7 +48,7 @@ func (e *Engine[R]) Stats() Stats {
 		// Leases that start and end without the lock may do so while
 		// this snapshot is taken: a slot between the two counts is idle.
 		st.Parts[i] = PartStats{
-			Name: p.cfg.Name, Held: int(p.held.Load()), Idle: max(0, p.slots-int(p.held.Load())+p.connecting), Waiting: p.queue.n,
+			Name: p.cfg.Name, Held: int(p.held.Load()), Idle: max(0, p.slots-int(p.held.Load())+p.connecting), Waiting: int(p.queue.n.Load()),
 			Guaranteed: p.cfg.Guaranteed, Max: p.cfg.Max, MaxWaiting: p.cfg.MaxWaiting,
 			Paused: p.paused.Load(), Suspected: p.suspects,
 			Opening: p.opening + p.connecting, Acquires: p.acquires.Load(), Waits: p.waits, Empties: p.empties,
