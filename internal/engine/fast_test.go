@@ -168,3 +168,31 @@ func TestCloseRacesFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestWaiterMeetsRelease races a caller that must wait for the only
+// connection with the release that frees it, again and again: whichever
+// comes first, the caller is served at once, never left waiting beside an
+// idle connection.
+func TestWaiterMeetsRelease(t *testing.T) {
+	e := newEngine(t, 1, pc("a", 0, 1, 4))
+	s := take(t, e, 0)
+	for i := range 5000 {
+		got := make(chan *testSlot, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			g, r, _ := e.Acquire(ctx, 0, nil)
+			if r != ReasonNone {
+				t.Errorf("iteration %d: the caller was refused (%v) though the connection was released", i, r)
+				got <- nil
+				return
+			}
+			got <- fulfil(e, 0, g)
+		}()
+		put(t, e, s, true)
+		if s = <-got; s == nil {
+			return
+		}
+	}
+	put(t, e, s, true)
+}
