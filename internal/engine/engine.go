@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -117,9 +118,7 @@ type Slot[R any] struct {
 
 	holds uint8 // releases since the last hold time sampled (see observeHold)
 
-	// Guarded by Engine.mu.
-	idx    int  // index in Engine.all; -1 once destroyed
-	closed bool // its place under MaxConns was given back
+	closed bool // its place under MaxConns was given back; guarded by Engine.mu
 }
 
 // Part returns the index of the partition that owns s.
@@ -189,12 +188,11 @@ type Engine[R any] struct {
 	max     int
 	total   int // idle + leased + opening + closing
 	parts   []*Part[R]
-	all     []*Slot[R] // every live slot, leased or idle
-	seq     uint64     // waiter arrival order across partitions
-	waiters sync.Pool  // of *waiter[R], with their channels, for reuse
+	seq     uint64    // waiter arrival order across partitions
+	waiters sync.Pool // of *waiter[R], with their channels, for reuse
 
-	// table holds the live slots by id for the idle stacks; ids freed by
-	// slots gone are reused, below nextID.
+	// table holds the live slots, leased or idle, by id: the idle stacks
+	// link them by it. Ids freed by slots gone are reused, below nextID.
 	table   atomic.Pointer[slotTable[R]]
 	freeIDs []uint32
 	nextID  uint32
@@ -327,7 +325,7 @@ func (e *Engine[R]) oldestLease(p *Part[R]) (instant, bool) {
 		}
 	}
 	var best *Slot[R]
-	for _, s := range e.all {
+	for s := range e.live() {
 		if s.part == p && s.leased() && (best == nil || s.acquired < best.acquired) {
 			best = s
 		}
@@ -616,11 +614,9 @@ func (e *Engine[R]) OpenFailed(part int) {
 	e.mu.Unlock()
 }
 
-// register makes s live: listed, and given an id for the idle stacks. It
+// register makes s live: it gives s an id, its place in the table. It
 // must be called with e.mu held.
 func (e *Engine[R]) register(s *Slot[R]) {
-	s.idx = len(e.all)
-	e.all = append(e.all, s)
 	s.part.slots++
 	if n := len(e.freeIDs); n > 0 {
 		s.id, e.freeIDs = e.freeIDs[n-1], e.freeIDs[:n-1]
@@ -638,21 +634,29 @@ func (e *Engine[R]) register(s *Slot[R]) {
 	(*e.table.Load())[s.id].Store(s)
 }
 
-// unregister takes s out of the live slots; it must be in no idle stack.
-// It must be called with e.mu held.
+// unregister takes s out of the live slots, if it is one; it must be in
+// no idle stack. It must be called with e.mu held.
 func (e *Engine[R]) unregister(s *Slot[R]) {
-	if s.idx < 0 {
+	t := *e.table.Load()
+	if int(s.id) >= len(t) || t[s.id].Load() != s {
 		return
 	}
-	last := len(e.all) - 1
-	e.all[s.idx] = e.all[last]
-	e.all[s.idx].idx = s.idx
-	e.all[last] = nil
-	e.all = e.all[:last]
-	s.idx = -1
-	s.part.slots--
-	(*e.table.Load())[s.id].Store(nil)
+	t[s.id].Store(nil)
 	e.freeIDs = append(e.freeIDs, s.id)
+	s.part.slots--
+}
+
+// live returns the live slots, in no order. It must be called with e.mu
+// held.
+func (e *Engine[R]) live() iter.Seq[*Slot[R]] {
+	return func(yield func(*Slot[R]) bool) {
+		t := *e.table.Load()
+		for i := range t {
+			if s := t[i].Load(); s != nil && !yield(s) {
+				return
+			}
+		}
+	}
 }
 
 // Close refuses new acquires, fails every waiter with ReasonClosed, and

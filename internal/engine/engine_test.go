@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -90,7 +91,10 @@ func TestEvictWhenFull(t *testing.T) {
 	if r != ReasonNone || g.Slot != nil || g.Evict != older {
 		t.Fatalf("grant %+v reason %v: want the least recently used idle slot of a to evict", g, r)
 	}
-	if older.idx != -1 {
+	e.mu.Lock()
+	registered := slices.Contains(slices.Collect(e.live()), older)
+	e.mu.Unlock()
+	if registered {
 		t.Error("the evicted slot is still registered")
 	}
 	checkStats(t, e, 2, []int{0, 1}, []int{1, 0})

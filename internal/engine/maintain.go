@@ -117,7 +117,7 @@ func (e *Engine[R]) OpenedIdle(part int, res R, expires time.Time) (toClose *Slo
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p.opening--
-	s := &Slot[R]{Res: res, part: p, expires: at(expires), idx: -1, idleSince: now, epoch: e.epoch.Load()}
+	s := &Slot[R]{Res: res, part: p, expires: at(expires), idleSince: now, epoch: e.epoch.Load()}
 	s.word.v.Store(pack(0, stFree))
 	if e.closed.Load() {
 		return s

@@ -631,7 +631,7 @@ func (m *model) opened() {
 	// Find the new slot: it may already have gone to a waiter.
 	var slot *testSlot
 	m.e.mu.Lock()
-	for _, x := range m.e.all {
+	for x := range m.e.live() {
 		if x.Res == s {
 			slot = x
 		}

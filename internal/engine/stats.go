@@ -86,7 +86,7 @@ func (e *Engine[R]) Leases() []Lease[R] {
 	out := make([]Lease[R], 0, n)
 	ends := make([]int, 0, n)
 	var pcs []uintptr
-	for _, s := range e.all {
+	for s := range e.live() {
 		if s.leased() {
 			out = append(out, s.record(false))
 			pcs = append(pcs, s.pcs[:s.npcs]...)
@@ -119,8 +119,8 @@ func (s *Slot[R]) record(pcs bool) Lease[R] {
 // MarkSuspected flags the lease gen of s as suspected, and reports whether
 // it was not flagged already, so each suspect is reported once.
 func (e *Engine[R]) MarkSuspected(s *Slot[R], gen uint64) bool {
-	e.lockRead()
-	defer e.unlockRead()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	// Marked first, checked after: a release without the lock changes the
 	// word first and looks at the mark after, so either it sees the mark
 	// and settles under the lock, or this sees the lease ended.
