@@ -85,7 +85,7 @@ func TestAdmissible(t *testing.T) {
 				}
 				// The fast path counts no lease the rule refuses, but where
 				// no other partition has a guarantee: there the idle slot
-				// its caller holds is the lease's place.
+				// its caller takes is the lease's place.
 				if p.reserveFast() {
 					if !tt.want[i] && (!p.solo || tt.held[i] >= p.cfg.Max) {
 						t.Errorf("partition %s with held %v: reserveFast counted a lease admissible refuses", p.cfg.Name, tt.held)

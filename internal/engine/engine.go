@@ -271,24 +271,21 @@ func (e *Engine[R]) reserve(p *Part[R]) bool {
 	}
 }
 
-// reserveFast is reserve without the lock, for a caller that holds an idle
-// slot of p: it counts the lease only where that cannot eat into another
-// partition's guarantee, within p's own or when no other partition has
-// one. The slot in hand is the lease's place under MaxConns.
+// reserveFast is reserve without the lock, for a caller about to take an
+// idle slot of p: it counts the lease only where that cannot eat into
+// another partition's guarantee, within p's own or when no other
+// partition has one. The idle slot is then the lease's place under
+// MaxConns.
 func (p *Part[R]) reserveFast() bool {
 	for {
 		h := p.held.Load()
-		if !p.mayCount(h) {
+		if h >= int64(p.cfg.Max) || (h >= int64(p.cfg.Guaranteed) && !p.solo) {
 			return false
 		}
 		if p.held.CompareAndSwap(h, h+1) {
 			return true
 		}
 	}
-}
-
-func (p *Part[R]) mayCount(held int64) bool {
-	return held < int64(p.cfg.Max) && (held < int64(p.cfg.Guaranteed) || p.solo)
 }
 
 // lease starts a lease on s, whose caller took it from an idle stack or
@@ -406,32 +403,30 @@ func (e *Engine[R]) Acquire(ctx context.Context, part int, pcs []uintptr) (Grant
 // need p's idle slot: one that could take it (by eviction) is served as
 // the slot goes idle, under the lock. It returns nil when the caller must
 // take the lock.
+//
+// The lease is counted before the slot is popped, so that a slot taken
+// without the lock never has to go back without it (past a Close that
+// emptied the stacks meanwhile). If another caller took the last idle
+// slot in between, the count is given back, and the callers it turned
+// away meanwhile are served: they counted themselves in waiting before
+// reading it.
 func (e *Engine[R]) acquireFast(p *Part[R], now instant, pcs []uintptr) *Slot[R] {
-	if p.queue.n.Load() != 0 || e.closed.Load() || p.paused.Load() || !p.mayCount(p.held.Load()) {
+	if p.queue.n.Load() != 0 || e.closed.Load() || p.paused.Load() || p.idle.empty() || !p.reserveFast() {
 		return nil
 	}
 	s := p.idle.pop(&e.table)
 	if s == nil {
-		return nil
-	}
-	if !p.reserveFast() {
-		e.pushIdle(p, s)
+		p.held.Add(-1)
+		if e.waiting.Load() != 0 {
+			e.mu.Lock()
+			e.dispatch(p, now)
+			e.mu.Unlock()
+		}
 		return nil
 	}
 	s.lease(now, pcs)
 	p.acquires.Add(1)
 	return s
-}
-
-// pushIdle puts s back on p's idle stack without the lock, then serves
-// the callers who came meanwhile, who may not have seen it.
-func (e *Engine[R]) pushIdle(p *Part[R], s *Slot[R]) {
-	p.idle.push(s)
-	if e.waiting.Load() != 0 {
-		e.mu.Lock()
-		e.dispatch(p, clock())
-		e.mu.Unlock()
-	}
 }
 
 // newWaiter returns a waiter, reused from an earlier wait when one is at

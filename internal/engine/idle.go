@@ -31,6 +31,9 @@ type idleStack[R any] struct {
 
 func nextHead(h, top uint64) uint64 { return (h>>idBits+1)<<idBits | top }
 
+// empty reports whether the stack holds no slot.
+func (st *idleStack[R]) empty() bool { return st.head.Load()&idMask == 0 }
+
 // pop takes the top slot, or returns nil when the stack is empty.
 func (st *idleStack[R]) pop(tab *atomic.Pointer[slotTable[R]]) *Slot[R] {
 	for {
